@@ -1,0 +1,95 @@
+"""nbtrack: experiment tracking that lives in the notebook.
+
+``import nbtrack`` is cheap (no pandas, IPython, plotly or widgets): the public
+names below load their modules on first use.
+
+Example:
+    >>> import nbtrack
+    >>> nbtrack.__version__
+    '0.1.0'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "set_tracking_uri": "nbtrack.paths",
+    "get_tracking_uri": "nbtrack.paths",
+    "set_experiment": "nbtrack.fluent",
+    "start_run": "nbtrack.fluent",
+    "end_run": "nbtrack.fluent",
+    "active_run": "nbtrack.fluent",
+    "last_active_run": "nbtrack.fluent",
+    "log_param": "nbtrack.fluent",
+    "log_params": "nbtrack.fluent",
+    "log_metric": "nbtrack.fluent",
+    "log_metrics": "nbtrack.fluent",
+    "set_tag": "nbtrack.fluent",
+    "set_tags": "nbtrack.fluent",
+    "delete_tag": "nbtrack.fluent",
+    "flush": "nbtrack.fluent",
+    "ActiveRun": "nbtrack.fluent",
+    "log_artifact": "nbtrack.artifact_logging",
+    "log_artifacts": "nbtrack.artifact_logging",
+    "log_text": "nbtrack.artifact_logging",
+    "log_dict": "nbtrack.artifact_logging",
+    "log_figure": "nbtrack.artifact_logging",
+    "log_input": "nbtrack.fingerprint",
+    "search_runs": "nbtrack.search",
+    "get_run": "nbtrack.search",
+    "search_experiments": "nbtrack.search",
+    "get_experiment_by_name": "nbtrack.search",
+    "Client": "nbtrack.client",
+    "RunStatus": "nbtrack.entities",
+    "ViewType": "nbtrack.entities",
+    "Run": "nbtrack.entities",
+    "NbtrackError": "nbtrack.errors",
+    "InvalidInput": "nbtrack.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbtrack``: registers ``%%track`` and ``%nbtrack``."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbtrack``: removes every hook nbtrack installed."""
+    from .magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .artifact_logging import log_artifact, log_artifacts, log_dict, log_figure, log_text
+    from .client import Client
+    from .entities import Run, RunStatus, ViewType
+    from .errors import InvalidInput, NbtrackError
+    from .fingerprint import log_input
+    from .fluent import (ActiveRun, active_run, delete_tag, end_run, flush, last_active_run,
+                         log_metric, log_metrics, log_param, log_params, set_experiment, set_tag,
+                         set_tags, start_run)
+    from .paths import get_tracking_uri, set_tracking_uri
+    from .search import get_experiment_by_name, get_run, search_experiments, search_runs

@@ -1,0 +1,106 @@
+"""Logging files and objects as run artifacts: ``log_artifact(s)``, ``log_text``, ``log_dict``,
+``log_figure``. Bytes go to the content-addressed blob store, so the same file logged by
+a hundred runs is stored once.
+
+Example:
+    >>> import nbtrack, tempfile
+    >>> nbtrack.set_tracking_uri(tempfile.mkdtemp())
+    >>> with nbtrack.start_run():
+    ...     nbtrack.log_text("hello", "notes/readme.txt")
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+from .fluent import current_run_store
+from .store import artifacts as blobs
+from .store import writer
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Store a local file under ``artifact_path/`` in the active run's artifacts."""
+    source = Path(local_path)
+    if not source.is_file():
+        raise InvalidInput(f"log_artifact needs an existing file; {str(source)!r} is not one "
+                           "(use log_artifacts for a folder)")
+    destination = blobs.normalize_artifact_path(artifact_path, source.name)
+    store, pk, _ = current_run_store()
+    digest, size = blobs.put_file(store, source)
+    writer.record_artifacts(store, pk, [(destination, digest, size)])
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Store every file under ``local_dir``, keeping its relative layout."""
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InvalidInput(f"log_artifacts needs an existing folder; {str(root)!r} is not one")
+    store, pk, _ = current_run_store()
+    entries = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = file.relative_to(root).as_posix()
+        destination = blobs.normalize_artifact_path(artifact_path, relative)
+        digest, size = blobs.put_file(store, file)
+        entries.append((destination, digest, size))
+    writer.record_artifacts(store, pk, entries)
+
+
+def log_bytes(data: bytes, artifact_file: str) -> str:
+    """Store ``data`` as ``artifact_file``; returns its sha256 (used by snapshots too)."""
+    destination = blobs.normalize_artifact_path(None, artifact_file)
+    store, pk, _ = current_run_store()
+    digest, size = blobs.put_bytes(store, data)
+    writer.record_artifacts(store, pk, [(destination, digest, size)])
+    return digest
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Store a string as a UTF-8 file. Example: ``log_text(report, "reports/summary.md")``."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"log_text takes a string; got {type(text).__name__}")
+    log_bytes(text.encode("utf-8"), artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    """Store a dict as JSON (or YAML when the name ends in .yaml/.yml and PyYAML is installed)."""
+    if artifact_file.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise InvalidInput("log_dict to .yaml needs PyYAML (pip install pyyaml); or use .json") from None
+        text = yaml.safe_dump(dictionary, sort_keys=False)
+    else:
+        try:
+            text = json.dumps(dictionary, indent=2, default=str)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"log_dict could not serialise the object: {exc}") from None
+    log_bytes(text.encode("utf-8"), artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """Store a plotly or matplotlib figure; the file's extension chooses the format.
+
+    plotly: ``.html`` (self-contained, plotly.js inlined) or ``.json``; matplotlib:
+    any format ``savefig`` knows (``.png``, ``.svg``, ``.pdf``).
+    """
+    suffix = Path(artifact_file).suffix.lower()
+    module = type(figure).__module__
+    if module.startswith("plotly"):
+        if suffix == ".json":
+            data = figure.to_json().encode("utf-8")
+        elif suffix in (".html", ".htm"):
+            data = figure.to_html(full_html=True, include_plotlyjs=True).encode("utf-8")
+        else:
+            raise InvalidInput(f"plotly figures are logged as .html or .json; got {artifact_file!r}")
+    elif module.startswith("matplotlib"):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=suffix.lstrip(".") or "png", bbox_inches="tight")
+        data = buffer.getvalue()
+    else:
+        raise InvalidInput(f"log_figure takes a plotly or matplotlib figure; got {type(figure).__name__}")
+    log_bytes(data, artifact_file)

@@ -1,0 +1,105 @@
+"""``nbtrack.Client``: MLflow's ``MlflowClient`` surface for runs, on one store.
+
+Unlike the fluent API it holds no active run: every call names the run.
+
+Example:
+    >>> import tempfile
+    >>> client = Client(tempfile.mkdtemp())
+    >>> client.search_runs()
+    []
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .entities import FileInfo, Metric, Run, RunStatus, ViewType
+from .errors import InvalidInput
+from .paths import current_location, resolve_location
+from .store import artifacts as blobs
+from .store import queries, writer
+from .store.database import Store
+from .store.metric_buffer import buffer_for
+
+
+class Client:
+    """Read and manage runs of one store (the current one when ``tracking_uri`` is None)."""
+
+    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
+        from .fluent import writer_store
+
+        location = current_location() if tracking_uri is None else resolve_location(tracking_uri)
+        self._store: Store = writer_store(location)
+        self.tracking_uri = location.uri
+
+    def _fresh(self) -> Store:
+        # Points this process logged but has not written yet are flushed before reading.
+        buffer_for(self._store.location).flush()
+        return self._store
+
+    def get_run(self, run_id: str) -> Run:
+        return queries.get_run(self._fresh(), run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of ``key`` in ``run_id``, ordered by step."""
+        return queries.metric_history(self._fresh(), run_id, key)
+
+    def search_runs(
+        self,
+        experiment_ids: list[str] | None = None,
+        filter_string: str = "",
+        run_view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> list[Run]:
+        """Runs as objects (MLflow's client returns a list, the fluent API a DataFrame)."""
+        offset = int(page_token) if page_token else 0
+        return queries.search_runs(
+            self._fresh(), filter_string, experiment_ids=experiment_ids, view_type=run_view_type,
+            order_by=order_by, max_results=max_results, offset=offset,
+        )
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        return queries.list_artifacts(self._store, run_id, path)
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
+        """Copy a run's artifact (file or folder) to ``dst_path`` (a temp dir by default)."""
+        entries = queries.artifact_entries(self._store, run_id, path or None)
+        if not entries:
+            raise InvalidInput(f"run {run_id} has no artifact at {path!r}; see list_artifacts()")
+        root = Path(dst_path or tempfile.mkdtemp(prefix="nbtrack-artifacts-"))
+        for artifact_path, digest, _ in entries:
+            relative = blobs.normalize_artifact_path(None, artifact_path)  # re-checked on the way out
+            blobs.copy_blob(self._store, digest, root / relative)
+        return str(root / path) if path else str(root)
+
+    def delete_run(self, run_id: str) -> None:
+        """Mark a run deleted (hidden from searches); ``nbtrack gc`` removes it for good."""
+        writer.delete_run(self._store, run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        writer.restore_run(self._store, run_id)
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
+        writer.end_run(self._store, run_id, RunStatus(status))
+
+    def set_tag(self, run_id: str, key: str, value: object) -> None:
+        from . import validation
+
+        writer.set_tags(self._store, queries.run_pk(self._store, run_id),
+                        validation.checked_tags({key: value}))
+
+    def log_param(self, run_id: str, key: str, value: object) -> None:
+        from . import validation
+
+        writer.log_params(self._store, queries.run_pk(self._store, run_id),
+                          validation.checked_params({key: value}))
+
+    def search_experiments(self):
+        return queries.list_experiments(self._store)
+
+    def get_experiment_by_name(self, name: str):
+        return queries.get_experiment_by_name(self._store, name)

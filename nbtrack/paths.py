@@ -1,0 +1,98 @@
+"""Where the store lives, resolved each time it is asked, never at import.
+
+Order: ``set_tracking_uri(...)`` in this process, then ``NBTRACK_HOME`` (or
+``MLFLOW_TRACKING_URI`` when it is a ``sqlite:///`` URI), then ``.nbtrack/``
+in the current working directory. A location is a directory (the database is
+``nbtrack.db`` inside it) or a ``sqlite:///path.db`` URI (artifacts go to
+``path.db.artifacts/`` beside it).
+
+Example:
+    >>> from pathlib import Path
+    >>> resolve_location("sqlite:////tmp/x.db").database
+    PosixPath('/tmp/x.db')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidInput
+
+DEFAULT_DIRNAME = ".nbtrack"
+DATABASE_NAME = "nbtrack.db"
+ARTIFACTS_DIRNAME = "artifacts"
+
+_tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """The two places a store occupies on disk."""
+
+    database: Path
+    artifacts: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.database}"
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Point this process at another store: a directory or ``sqlite:///path.db``; None resets.
+
+    Example:
+        >>> set_tracking_uri("/tmp/my-store"); set_tracking_uri(None)
+    """
+    global _tracking_uri
+    if uri is not None:
+        resolve_location(os.fspath(uri))  # refuse a bad URI now rather than at first log
+    _tracking_uri = None if uri is None else os.fspath(uri)
+
+
+def get_tracking_uri() -> str:
+    """The store this process writes to, as a ``sqlite:///`` URI.
+
+    Example:
+        >>> get_tracking_uri().startswith("sqlite:///")
+        True
+    """
+    return current_location().uri
+
+
+def current_location() -> StoreLocation:
+    """The store location in force now (see the module docstring for the order)."""
+    if _tracking_uri is not None:
+        return resolve_location(_tracking_uri)
+    home = os.environ.get("NBTRACK_HOME")
+    if home:
+        return resolve_location(home)
+    mlflow_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if mlflow_uri.startswith("sqlite:///"):
+        return resolve_location(mlflow_uri)
+    return resolve_location(Path.cwd() / DEFAULT_DIRNAME)
+
+
+def resolve_location(uri: str | os.PathLike[str]) -> StoreLocation:
+    """Turn a directory, a ``.db`` path, or a ``sqlite:///`` / ``file://`` URI into a location."""
+    text = os.fspath(uri)
+    if "\x00" in text:
+        raise InvalidInput("tracking URI contains a NUL byte; pass a plain path")
+    if text.startswith("sqlite:///"):
+        database = Path(text[len("sqlite:///") :]).expanduser()
+        if not database.is_absolute():
+            database = Path.cwd() / database
+        return StoreLocation(database, database.with_name(database.name + "." + ARTIFACTS_DIRNAME))
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise InvalidInput(
+            f"nbtrack stores runs locally; {scheme}:// is not a local store. "
+            "Pass a directory or sqlite:///path.db (use `nbtrack export` to send runs to an MLflow server)"
+        )
+    path = Path(text).expanduser().absolute()
+    if path.suffix in (".db", ".sqlite", ".sqlite3"):
+        return StoreLocation(path, path.with_name(path.name + "." + ARTIFACTS_DIRNAME))
+    return StoreLocation(path / DATABASE_NAME, path / ARTIFACTS_DIRNAME)

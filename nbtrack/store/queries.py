@@ -1,0 +1,332 @@
+"""Read-only queries over a store: everything the API, CLI, widgets and server read.
+
+Two shapes: ``get_run`` / ``search_runs`` build ``Run`` objects (a page of
+runs, a detail view); ``run_table`` fetches columns in bulk for DataFrames,
+so 100,000 runs never become 100,000 objects.
+
+Example:
+    >>> import tempfile
+    >>> from nbtrack.paths import resolve_location
+    >>> from nbtrack.store.database import open_store
+    >>> store = open_store(resolve_location(tempfile.mkdtemp()))
+    >>> search_runs(store)
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..entities import (
+    DatasetInput, Experiment, FileInfo, Metric, MetricSummary, Run, RunData, RunError, RunInfo,
+    RunInputs, RunStatus, ViewType,
+)
+from ..errors import InvalidInput, RunNotFound
+from .database import Store
+from .filters import compile_filter, compile_order_by
+
+RUN_COLUMNS = (
+    "runs.id, runs.run_id, runs.experiment_id, runs.run_name, runs.status, runs.start_time, "
+    "runs.end_time, runs.lifecycle_stage, runs.user_id, runs.parent_run_id, runs.notebook_path, "
+    "runs.cell_id, runs.execution_count, runs.previous_run_id, runs.source, runs.code, "
+    "runs.error_type, runs.error_message, runs.error_traceback, runs.host, runs.pid"
+)
+_DEFAULT_ORDER = "runs.start_time DESC, runs.id DESC"
+
+
+def artifact_uri(run_id: str) -> str:
+    """The run's artifact URI: artifacts are content-addressed, so this names, not locates."""
+    return f"nbtrack-artifacts:/{run_id}"
+
+
+def get_experiment(store: Store, experiment_id: str) -> Experiment:
+    row = store.conn.execute(
+        "SELECT experiment_id, name, lifecycle_stage, creation_time, last_update_time "
+        "FROM experiments WHERE experiment_id = ?",
+        (_experiment_int(experiment_id),),
+    ).fetchone()
+    if row is None:
+        raise InvalidInput(f"no experiment with id {experiment_id!r}; see nbtrack.search_experiments()")
+    return Experiment(str(row[0]), row[1], row[2], row[3], row[4])
+
+
+def get_experiment_by_name(store: Store, name: str) -> Experiment | None:
+    row = store.conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (name,)).fetchone()
+    return None if row is None else get_experiment(store, str(row[0]))
+
+
+def list_experiments(store: Store) -> list[Experiment]:
+    rows = store.conn.execute(
+        "SELECT experiment_id, name, lifecycle_stage, creation_time, last_update_time "
+        "FROM experiments ORDER BY experiment_id"
+    ).fetchall()
+    return [Experiment(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def _experiment_int(experiment_id: str | int) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"experiment id {experiment_id!r} is not a number; ids look like '1'") from None
+
+
+def _where(
+    filter_string: str | None,
+    experiment_ids: Sequence[str] | None,
+    view_type: ViewType | str,
+) -> tuple[str, list[object]]:
+    sql, args = compile_filter(filter_string)
+    clauses = [sql]
+    view = ViewType(view_type)
+    if view is ViewType.ACTIVE_ONLY:
+        clauses.append("runs.lifecycle_stage = 'active'")
+    elif view is ViewType.DELETED_ONLY:
+        clauses.append("runs.lifecycle_stage = 'deleted'")
+    if experiment_ids:
+        ids = [_experiment_int(e) for e in experiment_ids]
+        clauses.append(f"runs.experiment_id IN ({', '.join('?' * len(ids))})")
+        args = args + ids
+    return " AND ".join(clauses), args
+
+
+def select_run_pks(
+    store: Store,
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    offset: int = 0,
+) -> list[int]:
+    """Row keys of the runs a search matches, in order (the one place searches are compiled)."""
+    where, args = _where(filter_string, experiment_ids, view_type)
+    order_sql, order_args = compile_order_by(order_by)
+    order = f"{order_sql}, {_DEFAULT_ORDER}" if order_sql else _DEFAULT_ORDER
+    limit = -1 if max_results is None else int(max_results)
+    rows = store.conn.execute(
+        f"SELECT runs.id FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*args, *order_args, limit, int(offset)),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def count_runs(
+    store: Store,
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+) -> int:
+    where, args = _where(filter_string, experiment_ids, view_type)
+    return int(store.conn.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()[0])
+
+
+def search_runs(store: Store, filter_string: str | None = None, **options) -> list[Run]:
+    """Matching runs as ``Run`` objects, newest first unless ``order_by`` says otherwise."""
+    return runs_by_pk(store, select_run_pks(store, filter_string, **options))
+
+
+def get_run(store: Store, run_id: str) -> Run:
+    """One run, with params, last metrics and summaries, tags and data inputs."""
+    row = store.conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(f"no run {run_id!r} in {store.location.database}")
+    return runs_by_pk(store, [row[0]])[0]
+
+
+def runs_by_pk(store: Store, pks: Sequence[int]) -> list[Run]:
+    if not pks:
+        return []
+    table = run_table(store, pks, include_code=True)
+    inputs = _inputs(store, pks)
+    runs = []
+    for index, pk in enumerate(table.pks):
+        params = {k: col[index] for k, col in table.params.items() if col[index] is not None}
+        tags = {k: col[index] for k, col in table.tags.items() if col[index] is not None}
+        summaries = {k: col[index] for k, col in table.summaries.items() if col[index] is not None}
+        data = RunData(params, {k: s.last for k, s in summaries.items()}, tags, summaries)
+        runs.append(Run(_info(table.attributes[index]), data, RunInputs(tuple(inputs.get(pk, ())))))
+    return runs
+
+
+def _info(row: Sequence) -> RunInfo:
+    (_, run_id, experiment_id, name, status, start, end, stage, user, parent, notebook, cell,
+     count, previous, source, code, error_type, error_message, error_traceback, host, pid) = row
+    error = RunError(error_type, error_message or "", error_traceback) if error_type else None
+    return RunInfo(
+        run_id=run_id, experiment_id=str(experiment_id), run_name=name, status=RunStatus(status),
+        start_time=start, end_time=end, lifecycle_stage=stage, artifact_uri=artifact_uri(run_id),
+        user_id=user, parent_run_id=parent, notebook_path=notebook, cell_id=cell,
+        execution_count=count, previous_run_id=previous, source=source, code=code, error=error,
+        host=host, pid=pid,
+    )
+
+
+@dataclass
+class RunTable:
+    """Runs as columns: ``attributes`` rows in ``pks`` order, and one list per key for
+    params, tags and metric summaries (None where a run lacks the key)."""
+
+    pks: list[int]
+    attributes: list[tuple]
+    params: dict[str, list] = field(default_factory=dict)
+    tags: dict[str, list] = field(default_factory=dict)
+    summaries: dict[str, list] = field(default_factory=dict)
+
+
+_CHUNK = 900  # stay under SQLite's default limit of host parameters per statement
+
+
+def run_table(store: Store, pks: Sequence[int], *, include_code: bool = False) -> RunTable:
+    """Fetch the given runs' attributes, params, tags and metric summaries column-wise."""
+    pks = list(pks)
+    position = {pk: i for i, pk in enumerate(pks)}
+    columns = RUN_COLUMNS if include_code else RUN_COLUMNS.replace("runs.code", "NULL")
+    attributes: list[tuple] = [()] * len(pks)
+    table = RunTable(pks, attributes)
+    size = len(pks)
+    for query, target in (
+        (f"SELECT {columns} FROM runs WHERE runs.id IN ({{marks}})", None),
+        ("SELECT run, key, value FROM params WHERE run IN ({marks})", table.params),
+        ("SELECT run, key, value FROM tags WHERE run IN ({marks})", table.tags),
+        ("SELECT run, key, last_value, last_step, last_timestamp, min_value, max_value, count "
+         "FROM metric_summaries WHERE run IN ({marks})", table.summaries),
+    ):
+        for rows in _chunked_rows(store, query, pks):
+            if target is None:
+                for row in rows:
+                    attributes[position[row[0]]] = row
+            elif target is table.summaries:
+                for run, key, last, step, ts, lo, hi, n in rows:
+                    column = target.get(key)
+                    if column is None:
+                        column = target[key] = [None] * size
+                    column[position[run]] = MetricSummary(key, _nan(last), step, ts, _nan(lo), _nan(hi), n)
+            else:
+                for run, key, value in rows:
+                    column = target.get(key)
+                    if column is None:
+                        column = target[key] = [None] * size
+                    column[position[run]] = value
+    return table
+
+
+def _chunked_rows(store: Store, query: str, pks: list[int]) -> Iterable[list[tuple]]:
+    if len(pks) > _CHUNK * 4:
+        # A large selection: a temp table beats thousands of IN lists.
+        store.conn.execute("CREATE TEMP TABLE IF NOT EXISTS selected_runs (id INTEGER PRIMARY KEY)")
+        store.conn.execute("DELETE FROM temp.selected_runs")
+        store.conn.executemany("INSERT INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
+        yield store.conn.execute(query.format(marks="SELECT id FROM temp.selected_runs")).fetchall()
+        return
+    for start in range(0, len(pks), _CHUNK):
+        chunk = pks[start : start + _CHUNK]
+        yield store.conn.execute(query.format(marks=", ".join("?" * len(chunk))), chunk).fetchall()
+
+
+def _nan(value: float | None) -> float:
+    """SQLite stores NaN as NULL; every metric value read goes back through here."""
+    return math.nan if value is None else value
+
+
+def _inputs(store: Store, pks: Sequence[int]) -> dict[int, list[DatasetInput]]:
+    found: dict[int, list[DatasetInput]] = {}
+    query = ("SELECT run, name, context, digest, source, source_type, shape, schema, profile "
+             "FROM inputs WHERE run IN ({marks}) ORDER BY name")
+    for rows in _chunked_rows(store, query, list(pks)):
+        for run, name, context, digest, source, source_type, shape, schema, profile in rows:
+            found.setdefault(run, []).append(DatasetInput(
+                name=name, digest=digest, source=source, source_type=source_type,
+                context=context or None,
+                shape=None if shape is None else tuple(json.loads(shape)),
+                schema=None if schema is None else json.loads(schema),
+                profile=None if profile is None else json.loads(profile),
+            ))
+    return found
+
+
+def run_pk(store: Store, run_id: str) -> int:
+    row = store.conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(f"no run {run_id!r} in {store.location.database}")
+    return int(row[0])
+
+
+def metric_keys(store: Store, run_id: str) -> list[str]:
+    return [r[0] for r in store.conn.execute(
+        "SELECT key FROM metric_summaries WHERE run = ? ORDER BY key", (run_pk(store, run_id),))]
+
+
+def metric_history(store: Store, run_id: str, key: str) -> list[Metric]:
+    """Every point of one metric of one run, by step then logging order.
+
+    Reads only the rowid ranges ``metric_chunks`` records for this (run, key).
+    """
+    return [Metric(key, _nan(v), ts, step) for v, step, ts in metric_series(store, run_pk(store, run_id), key)]
+
+
+def metric_series(store: Store, pk: int, key: str) -> list[tuple[float | None, int, int]]:
+    """Raw ``(value, step, timestamp)`` rows of one series (NaN as None), ordered by step."""
+    return store.conn.execute(
+        """SELECT m.value, m.step, m.timestamp
+           FROM metric_chunks AS c
+           JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid
+           WHERE c.run = ?1 AND c.key = ?2 AND m.run = ?1 AND m.key = ?2
+           ORDER BY m.step, m.rowid""",
+        (pk, key),
+    ).fetchall()
+
+
+def list_artifacts(store: Store, run_id: str, path: str | None = None) -> list[FileInfo]:
+    """Direct children of ``path`` in a run's artifacts (MLflow's listing shape)."""
+    prefix = "" if not path else path.strip("/") + "/"
+    rows = store.conn.execute(
+        "SELECT path, size, digest FROM artifacts WHERE run = ? AND substr(path, 1, ?) = ? ORDER BY path",
+        (run_pk(store, run_id), len(prefix), prefix),
+    ).fetchall()
+    entries: dict[str, FileInfo] = {}
+    for full, size, digest in rows:
+        rest = full[len(prefix):]
+        head, _, tail = rest.partition("/")
+        if tail:
+            entries.setdefault(prefix + head, FileInfo(prefix + head, True))
+        else:
+            entries[full] = FileInfo(full, False, size, digest)
+    return list(entries.values())
+
+
+def artifact_entries(store: Store, run_id: str, path: str | None = None) -> list[tuple[str, str, int]]:
+    """Every ``(path, digest, size)`` at or under ``path`` (recursive), for downloads."""
+    prefix = "" if not path else path.strip("/")
+    rows = store.conn.execute(
+        "SELECT path, digest, size FROM artifacts WHERE run = ? ORDER BY path", (run_pk(store, run_id),)
+    ).fetchall()
+    return [r for r in rows if not prefix or r[0] == prefix or r[0].startswith(prefix + "/")]
+
+
+def cell_history(store: Store, cell_id: str, notebook_path: str | None = None) -> list[Run]:
+    """The runs of one cell, newest first (lineage by cell id; path narrows when given)."""
+    rows = store.conn.execute(
+        "SELECT id FROM runs WHERE cell_id = ? AND (? IS NULL OR notebook_path = ?) "
+        "AND lifecycle_stage = 'active' ORDER BY start_time DESC, id DESC",
+        (cell_id, notebook_path, notebook_path),
+    ).fetchall()
+    return runs_by_pk(store, [r[0] for r in rows])
+
+
+def lineage(store: Store, run_id: str) -> list[Run]:
+    """A run and the runs before it of the same cell, following ``previous_run_id``."""
+    chain: list[str] = []
+    current: str | None = run_id
+    while current and current not in chain and len(chain) < 10_000:
+        chain.append(current)
+        row = store.conn.execute("SELECT previous_run_id FROM runs WHERE run_id = ?", (current,)).fetchone()
+        if row is None:
+            if current == run_id:
+                raise RunNotFound(f"no run {run_id!r} in {store.location.database}")
+            break
+        current = row[0]
+    pks = [run_pk(store, r) for r in chain]
+    return runs_by_pk(store, pks)

@@ -1,0 +1,153 @@
+"""The on-disk schema, as ``sqlite_utils`` migrations. ``docs/schema.md`` is its user contract.
+
+Each migration is append-only: a released migration is never edited, a change
+is a new function. ``MIGRATION_NAMES`` lets ``database.open_store`` tell an
+up-to-date store from an older one (migrate) or a newer one (refuse) without
+importing sqlite_utils, which costs a third of a second (it pulls in pandas).
+
+Example:
+    >>> MIGRATION_NAMES[0]
+    'm001_core'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlite_utils import Database
+
+MIGRATION_SET = "nbtrack"
+
+# Kept in step with the @migrations functions below (a test checks it).
+MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage")
+
+
+def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
+    from sqlite_utils import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations()
+    def m001_core(db: Database) -> None:
+        db.executescript(
+            """
+            CREATE TABLE experiments (
+                experiment_id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                creation_time INTEGER NOT NULL,
+                last_update_time INTEGER NOT NULL
+            );
+            CREATE TABLE experiment_tags (
+                experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+                key TEXT NOT NULL,
+                value TEXT,
+                PRIMARY KEY (experiment_id, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE runs (
+                id INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL UNIQUE,
+                experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+                run_name TEXT NOT NULL,
+                status TEXT NOT NULL,
+                start_time INTEGER NOT NULL,
+                end_time INTEGER,
+                lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                deleted_time INTEGER,
+                user_id TEXT,
+                parent_run_id TEXT,
+                source TEXT,
+                notebook_path TEXT,
+                code TEXT,
+                error_type TEXT,
+                error_message TEXT,
+                error_traceback TEXT,
+                host TEXT,
+                pid INTEGER,
+                heartbeat_time INTEGER
+            );
+            CREATE INDEX runs_by_experiment ON runs(experiment_id, start_time);
+            CREATE INDEX runs_open ON runs(status) WHERE status IN ('RUNNING', 'SCHEDULED');
+            CREATE TABLE params (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE tags (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE metric_history (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                value REAL,
+                step INTEGER NOT NULL,
+                timestamp INTEGER NOT NULL
+            );
+            -- No secondary index on metric_history: it would double the cost of every
+            -- insert. metric_chunks records, per flushed batch, the rowid range that holds
+            -- a (run, key)'s points, so reading one series seeks those ranges only.
+            CREATE TABLE metric_chunks (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                first_rowid INTEGER NOT NULL,
+                last_rowid INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (run, key, first_rowid)
+            ) WITHOUT ROWID;
+            CREATE TABLE metric_summaries (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                last_value REAL,
+                last_step INTEGER NOT NULL,
+                last_timestamp INTEGER NOT NULL,
+                min_value REAL,
+                max_value REAL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (run, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE inputs (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                name TEXT NOT NULL,
+                context TEXT NOT NULL DEFAULT '',
+                digest TEXT NOT NULL,
+                source TEXT NOT NULL,
+                source_type TEXT NOT NULL,
+                shape TEXT,
+                schema TEXT,
+                profile TEXT,
+                PRIMARY KEY (run, name, context)
+            ) WITHOUT ROWID;
+            CREATE TABLE blobs (
+                digest TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                created INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE artifacts (
+                run INTEGER NOT NULL REFERENCES runs(id),
+                path TEXT NOT NULL,
+                digest TEXT NOT NULL REFERENCES blobs(digest),
+                size INTEGER NOT NULL,
+                PRIMARY KEY (run, path)
+            ) WITHOUT ROWID;
+            CREATE INDEX artifacts_by_digest ON artifacts(digest);
+            """
+        )
+
+    @migrations()
+    def m002_cell_lineage(db: Database) -> None:
+        # Added when %%track arrived: which cell a run came from and the run it re-executes.
+        db.executescript(
+            """
+            ALTER TABLE runs ADD COLUMN cell_id TEXT;
+            ALTER TABLE runs ADD COLUMN execution_count INTEGER;
+            ALTER TABLE runs ADD COLUMN previous_run_id TEXT;
+            CREATE INDEX runs_by_cell ON runs(cell_id, start_time) WHERE cell_id IS NOT NULL;
+            """
+        )
+
+    return migrations

@@ -1,0 +1,148 @@
+"""The kernel side of the frontend context channel: what JupyterLab knows and the kernel does not.
+
+The kernel cannot see the notebook's current path (``JPY_SESSION_NAME`` goes
+stale after a rename) or its unsaved edits. nbtrack's JupyterLab extension
+opens a comm with target ``nbtrack.context`` just before it sends the
+execute_request of a ``%%track`` cell; the comm's open message carries
+``{"notebook_path", "notebook_content", "cell_id"}``. Shell messages are
+handled in order, so the context has arrived by the time the cell runs.
+
+``%%track`` calls :func:`register_comm_target` when the extension loads,
+:func:`latest_context` when a cell runs, and :func:`unregister_comm_target`
+on unload. Without a kernel (plain IPython, nbclient) registration is a no-op
+and :func:`latest_context` stays ``None``.
+
+Example:
+    >>> from IPython.core.interactiveshell import InteractiveShell  # doctest: +SKIP
+    >>> register_comm_target(InteractiveShell.instance())  # doctest: +SKIP
+    False
+    >>> latest_context() is None  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import warn_once
+
+TARGET_NAME = "nbtrack.context"
+
+
+@dataclass(frozen=True)
+class FrontendContext:
+    """What the frontend said about the notebook just before a ``%%track`` cell ran.
+
+    ``received_at`` is ``time.time()`` when the kernel got it, so a caller can
+    ignore a context that is older than the cell it describes.
+    """
+
+    notebook_path: str | None
+    notebook_content: Mapping[str, Any] | None = field(repr=False)
+    cell_id: str | None
+    received_at: float
+
+
+_latest: FrontendContext | None = None
+_lock = threading.Lock()
+
+
+def latest_context() -> FrontendContext | None:
+    """The last context the frontend sent in this kernel, or ``None`` if it never sent one.
+
+    Example:
+        >>> ctx = latest_context()
+        >>> ctx is None or isinstance(ctx.received_at, float)
+        True
+    """
+    with _lock:
+        return _latest
+
+
+def clear_context() -> None:
+    """Forget the last context (a test, or a magic that consumed it, calls this)."""
+    global _latest
+    with _lock:
+        _latest = None
+
+
+def register_comm_target(shell: Any) -> bool:
+    """Listen for ``nbtrack.context`` comms in ``shell``'s kernel; False when there is no kernel.
+
+    Registering twice replaces the earlier handler, so reloading the extension is safe.
+
+    Example:
+        >>> register_comm_target(get_ipython())  # doctest: +SKIP
+        True
+    """
+    manager = _comm_manager(shell)
+    if manager is None:
+        return False
+    manager.register_target(TARGET_NAME, _on_comm_open)
+    return True
+
+
+def unregister_comm_target(shell: Any) -> None:
+    """Stop listening; harmless when nothing was registered.
+
+    Example:
+        >>> unregister_comm_target(get_ipython())  # doctest: +SKIP
+    """
+    manager = _comm_manager(shell)
+    if manager is not None and TARGET_NAME in getattr(manager, "targets", {}):
+        manager.unregister_target(TARGET_NAME, _on_comm_open)
+
+
+def _comm_manager(shell: Any) -> Any | None:
+    kernel = getattr(shell, "kernel", None)
+    return getattr(kernel, "comm_manager", None) if kernel is not None else None
+
+
+def _on_comm_open(comm: Any, open_msg: Mapping[str, Any]) -> None:
+    """Record the context carried by the open message, then close the comm: one message per run."""
+    global _latest
+    try:
+        context = parse_context(open_msg.get("content", {}).get("data", {}))
+    except (TypeError, ValueError) as exc:
+        # A malformed message must not break the cell that is about to run.
+        warn_once("frontend-context", f"nbtrack ignored a malformed frontend context: {exc}")
+        context = None
+    finally:
+        # The frontend may already be gone; a failed close has no one to tell.
+        with contextlib.suppress(Exception):
+            comm.close()
+    if context is not None:
+        with _lock:
+            _latest = context
+
+
+def parse_context(data: Any, received_at: float | None = None) -> FrontendContext:
+    """Validate the comm payload and build a :class:`FrontendContext`; TypeError/ValueError names the bad part.
+
+    Example:
+        >>> parse_context({"notebook_path": "a.ipynb", "cell_id": "c1",
+        ...                "notebook_content": {"cells": []}}).notebook_path
+        'a.ipynb'
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected an object, got {type(data).__name__}")
+    path = data.get("notebook_path")
+    content = data.get("notebook_content")
+    cell_id = data.get("cell_id")
+    if path is not None and not isinstance(path, str):
+        raise ValueError("notebook_path must be a string")
+    if content is not None and not isinstance(content, Mapping):
+        raise ValueError("notebook_content must be an nbformat object")
+    if cell_id is not None and not isinstance(cell_id, str):
+        raise ValueError("cell_id must be a string")
+    return FrontendContext(
+        notebook_path=path,
+        notebook_content=content,
+        cell_id=cell_id,
+        received_at=time.time() if received_at is None else received_at,
+    )

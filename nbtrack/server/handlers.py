@@ -1,0 +1,212 @@
+"""Thin tornado handlers over :mod:`nbtrack.server.api`: parse the query, call, answer JSON.
+
+Every method is ``@tornado.web.authenticated`` (tests run the server with
+``allow_unauthenticated_access=False``, so a missing decorator fails them).
+Store reads run on a thread pool so a slow query never stalls the server,
+and all exceptions become JSON in one place, :meth:`NbtrackHandler.answer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from . import api
+from .errors import BadRequest, http_status_for, one_line
+from .payloads import jsonable
+
+T = TypeVar("T")
+
+API_PREFIX = "nbtrack/api"
+RUN_ID = r"(?P<run_id>[0-9A-Za-z_-]{1,64})"
+CHUNK = 1 << 16
+
+
+class NbtrackHandler(APIHandler):
+    """Base handler: where the server root is, query parsing, and the exception → JSON translator."""
+
+    @property
+    def root_dir(self) -> str:
+        return self.settings["nbtrack_root_dir"]
+
+    @property
+    def store(self) -> str:
+        return self.get_query_argument("store", "")
+
+    def int_argument(self, name: str, default: int) -> int:
+        text = self.get_query_argument(name, None)
+        if text is None or text == "":
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer; got {text[:40]!r}") from None
+
+    async def answer(self, work: Callable[[], T]) -> T:
+        """Run ``work`` off the event loop; translate expected errors to JSON with their status."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:
+            status = http_status_for(exc)
+            if status is None:
+                raise  # a bug: tornado logs the traceback and answers 500
+            raise tornado.web.HTTPError(
+                status, one_line(exc).replace("%", "%%"), reason=type(exc).__name__
+            ) from exc
+
+    async def json_answer(self, work: Callable[[], Any]) -> None:
+        self.finish(json.dumps(jsonable(await self.answer(work)), allow_nan=False))
+
+
+class StatusHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("nbtrack")
+        except PackageNotFoundError:  # running from a source tree without an install
+            installed = None
+        self.finish(json.dumps({"ok": True, "version": installed}))
+
+
+class ExperimentsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.json_answer(functools.partial(api.list_experiments, self.root_dir, self.store))
+
+
+class RunsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.json_answer(
+            functools.partial(
+                api.list_runs,
+                self.root_dir,
+                self.store,
+                filter_string=self.get_query_argument("filter", ""),
+                experiment=self.get_query_argument("experiment", None) or None,
+                order_by=self.get_query_arguments("order_by"),
+                offset=self.int_argument("offset", 0),
+                limit=self.int_argument("limit", api.DEFAULT_PAGE),
+            )
+        )
+
+
+class RunHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.json_answer(functools.partial(api.get_run, self.root_dir, self.store, run_id))
+
+
+class MetricHistoryHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.json_answer(
+            functools.partial(
+                api.metric_history,
+                self.root_dir,
+                self.store,
+                run_id,
+                self.get_query_argument("key", ""),
+                self.int_argument("max_points", api.DEFAULT_MAX_POINTS),
+            )
+        )
+
+
+class ArtifactHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str, path: str) -> None:
+        download = self.get_query_argument("download", "") not in ("", "0", "false")
+        found = await self.answer(
+            functools.partial(api.artifact, self.root_dir, self.store, run_id, path, download)
+        )
+        self.set_header("Content-Type", found.content_type)
+        self.set_header("Content-Length", str(found.size))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        # Even if a browser renders it, an artifact runs no script and reaches nothing.
+        self.set_header(
+            "Content-Security-Policy",
+            "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+        )
+        disposition = "attachment" if found.attachment else "inline"
+        self.set_header(
+            "Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(found.filename)}"
+        )
+        loop = asyncio.get_running_loop()
+        with open(found.path, "rb") as handle:  # noqa: ASYNC230 - opening is instant; reads go to a thread
+            while chunk := await loop.run_in_executor(None, handle.read, CHUNK):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
+
+
+class SnapshotHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        filename, notebook = await self.answer(
+            functools.partial(api.notebook_snapshot, self.root_dir, self.store, run_id)
+        )
+        self.set_header("Content-Type", "application/x-ipynb+json")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+        self.finish(json.dumps(jsonable(notebook), allow_nan=False))
+
+
+class CellRunsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, cell_id: str) -> None:
+        await self.json_answer(
+            functools.partial(
+                api.cell_runs, self.root_dir, self.store, cell_id, self.int_argument("limit", 50)
+            )
+        )
+
+
+class CellsHandler(NbtrackHandler):
+    """``POST {"cell_ids": [...]}``: a notebook's badge data in one request (a GET URL would overflow)."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        cell_ids = body.get("cell_ids") if isinstance(body, dict) else None
+        if not isinstance(cell_ids, list) or not all(isinstance(c, str) for c in cell_ids):
+            raise tornado.web.HTTPError(400, 'body must be {"cell_ids": ["<cell id>", ...]}')
+        await self.json_answer(
+            functools.partial(api.cells_summary, self.root_dir, self.store, cell_ids)
+        )
+
+
+# The one route table: (pattern under /nbtrack/api/, handler).
+ROUTES: list[tuple[str, type[NbtrackHandler]]] = [
+    ("status", StatusHandler),
+    ("experiments", ExperimentsHandler),
+    ("runs", RunsHandler),
+    (f"runs/{RUN_ID}", RunHandler),
+    (f"runs/{RUN_ID}/metric-history", MetricHistoryHandler),
+    (f"runs/{RUN_ID}/artifacts/(?P<path>.+)", ArtifactHandler),
+    (f"runs/{RUN_ID}/snapshot", SnapshotHandler),
+    ("cells", CellsHandler),
+    (r"cells/(?P<cell_id>[^/]{1,200})/runs", CellRunsHandler),
+]
+
+
+def setup_handlers(web_app: Any, root_dir: str) -> None:
+    """Register ``ROUTES`` under ``<base_url>nbtrack/api/`` and remember the server root."""
+    web_app.settings["nbtrack_root_dir"] = root_dir
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base_url, API_PREFIX, pattern) + "/?$", handler)
+            for pattern, handler in ROUTES
+        ],
+    )

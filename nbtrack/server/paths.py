@@ -1,0 +1,89 @@
+"""Which files a request may read: stores under the server root, blobs inside a store.
+
+A request names a store by the directory that holds it, relative to the
+server root (a notebook's directory): ``store=experiments/week1`` reads
+``<root>/experiments/week1/.nbtrack/nbtrack.db``. Anything that would leave
+the root is refused before the file system is touched (``..``, absolute
+paths, backslashes, NUL, and their percent-encoded forms, since a client or
+proxy may decode once more than we do), and again after resolving symlinks.
+
+Example:
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> store_location(root, "").database.name
+    'nbtrack.db'
+    >>> store_location(root, "../etc")
+    Traceback (most recent call last):
+    ...
+    nbtrack.server.errors.Forbidden: store must be a directory under the server root; got '../etc'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+from ..paths import DEFAULT_DIRNAME, StoreLocation, resolve_location
+from .errors import BadRequest, Forbidden
+
+_DIGEST = re.compile(r"[0-9a-f]{16,128}")
+
+
+def store_location(root: str | os.PathLike[str], store: str) -> StoreLocation:
+    """The store in directory ``store`` (relative to ``root``), refusing any path that leaves root."""
+    relative = _relative_parts(store, what="store must be a directory under the server root")
+    root_real = Path(os.path.realpath(root))
+    directory = root_real.joinpath(*relative)
+    location = resolve_location(directory / DEFAULT_DIRNAME)
+    # Symlinks are resolved only now: a link inside the root that points out of it is refused.
+    ensure_inside(location.database, root_real, f"store {store!r} resolves outside the server root")
+    return location
+
+
+def artifact_relpath(path: str) -> str:
+    """Normalise an artifact path from a URL (``a/b.png``), refusing traversal.
+
+    Artifacts are looked up by exact path in the store, never joined onto a
+    directory, so this check is about clear answers more than safety.
+
+    Example:
+        >>> artifact_relpath("plots//loss.png")
+        'plots/loss.png'
+    """
+    return "/".join(_relative_parts(path, what="artifact path must stay inside the run"))
+
+
+def blob_path(location: StoreLocation, digest: str) -> Path:
+    """Where the content-addressed blob ``digest`` lives, checked to stay in the store's artifacts."""
+    if not _DIGEST.fullmatch(digest):
+        raise Forbidden(
+            f"artifact digest {digest[:20]!r} is not a hex digest; the store may be damaged"
+        )
+    blobs = Path(os.path.realpath(location.artifacts))
+    path = blobs / "blobs" / digest[:2] / digest
+    ensure_inside(path, blobs, "artifact blob resolves outside the store's artifact folder")
+    return path
+
+
+def ensure_inside(path: Path, parent: Path, message: str) -> None:
+    """Raise Forbidden unless ``path`` (after resolving symlinks) is ``parent`` or below it."""
+    real = Path(os.path.realpath(path))
+    if real != parent and parent not in real.parents:
+        raise Forbidden(message)
+
+
+def _relative_parts(text: str, *, what: str) -> list[str]:
+    if text is None:
+        text = ""
+    # Check the text as given and as decoded once and twice: "%2e%2e" and "%252e%252e" are "..".
+    forms = [text, unquote(text), unquote(unquote(text))]
+    for form in forms:
+        if "\x00" in form:
+            raise BadRequest(f"{what}; got a NUL byte")
+        if "\\" in form or form.startswith(("/", "~")) or re.match(r"[A-Za-z]:", form):
+            raise Forbidden(f"{what}; got {text!r}")
+        if any(part == ".." for part in form.split("/")):
+            raise Forbidden(f"{what}; got {text!r}")
+    return [part for part in text.split("/") if part not in ("", ".")]

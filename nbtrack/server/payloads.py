@@ -1,0 +1,149 @@
+"""nbtrack entities as the JSON the REST API sends (``labextension/src/tokens.ts`` types it).
+
+Pure functions, no I/O. Floats that JSON cannot carry are mapped: NaN to
+``null``, infinities to the strings ``"Infinity"`` / ``"-Infinity"`` (a loss
+that diverged is worth showing).
+
+Example:
+    >>> json_number(float("inf")), json_number(float("nan")), json_number(0.5)
+    ('Infinity', None, 0.5)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..entities import DatasetInput, MetricSummary, Run
+
+HEADLINE_TAG = "nbtrack.headline_metric"
+SUMMARY_METRICS = 8  # metrics per run in a listing; a run's details carry them all
+SNAPSHOT_PREFIX = "notebook/"
+
+
+def json_number(value: float | None) -> float | str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def run_summary(
+    run: Run, experiment_names: Mapping[str, str], *, all_metrics: bool = False
+) -> dict[str, Any]:
+    """What a runs list shows per run: status, timing, cell, headline metric, error."""
+    info = run.info
+    keys = sorted(run.data.metrics)
+    if not all_metrics:
+        keys = keys[:SUMMARY_METRICS]
+    metrics = {key: json_number(run.data.metrics[key]) for key in keys}
+    # The headline is the metric a tag names, else the first key: stable and cheap.
+    headline_key = run.data.tags.get(HEADLINE_TAG)
+    if headline_key not in run.data.metrics:
+        headline_key = keys[0] if keys else None
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "experiment_name": experiment_names.get(info.experiment_id),
+        "status": info.status.value,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "duration_ms": info.duration_ms,
+        "notebook_path": info.notebook_path,
+        "cell_id": info.cell_id,
+        "execution_count": info.execution_count,
+        "source": info.source,
+        "headline": None
+        if headline_key is None
+        else {"key": headline_key, "value": json_number(run.data.metrics[headline_key])},
+        "metrics": metrics,
+        "error": None
+        if info.error is None
+        else {"type": info.error.type, "message": info.error.message},
+    }
+
+
+def run_detail(
+    run: Run, experiment_names: Mapping[str, str], artifacts: Sequence[tuple[str, str, int]]
+) -> dict[str, Any]:
+    """Everything about one run; ``artifacts`` are ``(path, digest, size)`` rows."""
+    info = run.info
+    detail = run_summary(run, experiment_names, all_metrics=True)
+    if info.error is not None:
+        detail["error"]["traceback"] = info.error.traceback
+    detail.update(
+        {
+            "params": dict(sorted(run.data.params.items())),
+            "tags": dict(sorted(run.data.tags.items())),
+            "metric_summaries": {
+                key: metric_summary(summary)
+                for key, summary in sorted(run.data.metric_summaries.items())
+            },
+            "inputs": [dataset_input(d) for d in run.inputs.dataset_inputs],
+            "artifacts": [
+                {"path": path, "digest": digest, "size": size} for path, digest, size in artifacts
+            ],
+            "snapshot_path": snapshot_path(path for path, _, _ in artifacts),
+            "code": info.code,
+            "previous_run_id": info.previous_run_id,
+            "parent_run_id": info.parent_run_id,
+            "user_id": info.user_id,
+            "host": info.host,
+        }
+    )
+    return detail
+
+
+def metric_summary(summary: MetricSummary) -> dict[str, Any]:
+    return {
+        "last": json_number(summary.last),
+        "last_step": summary.last_step,
+        "last_timestamp": summary.last_timestamp,
+        "min": json_number(summary.min),
+        "max": json_number(summary.max),
+        "count": summary.count,
+    }
+
+
+def dataset_input(dataset: DatasetInput) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "digest": dataset.digest,
+        "source": dataset.source,
+        "source_type": dataset.source_type,
+        "context": dataset.context,
+        "shape": None if dataset.shape is None else list(dataset.shape),
+        "schema": None if dataset.schema is None else dict(dataset.schema),
+        "profile": None if dataset.profile is None else dict(dataset.profile),
+    }
+
+
+def snapshot_path(paths: Any) -> str | None:
+    """The run's notebook snapshot: the first ``notebook/*.ipynb`` artifact, if any.
+
+    Example:
+        >>> snapshot_path(["model.pkl", "notebook/train.ipynb"])
+        'notebook/train.ipynb'
+    """
+    return next(
+        (p for p in sorted(paths) if p.startswith(SNAPSHOT_PREFIX) and p.endswith(".ipynb")), None
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with every non-finite float mapped by :func:`json_number` (data profiles hold NaN).
+
+    Example:
+        >>> jsonable({"mean": float("nan"), "xs": [1.0, float("-inf")]})
+        {'mean': None, 'xs': [1.0, '-Infinity']}
+    """
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    return value

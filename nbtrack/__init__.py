@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "search_experiments": "nbtrack.search",
     "get_experiment_by_name": "nbtrack.search",
     "Client": "nbtrack.client",
+    "compare": "nbtrack.widgets",
     "RunStatus": "nbtrack.entities",
     "ViewType": "nbtrack.entities",
     "Run": "nbtrack.entities",

@@ -307,8 +307,11 @@ def log_metric(
     """
     stack = _stack.get()
     run = stack[-1] if stack and run_id is None else _run_for(run_id)
-    if key not in run._metric_keys:  # validate a key once per run, not once per point
-        run._metric_keys.add(validation.check_key(key, "metric"))
+    try:
+        if key not in run._metric_keys:  # validate a key once per run, not once per point
+            run._metric_keys.add(validation.check_key(key, "metric"))
+    except TypeError:  # an unhashable key (a list...): let check_key say what is wrong
+        validation.check_key(key, "metric")
     if value.__class__ is not float:
         value = validation.metric_value(key, value)
     if step is None:

@@ -1,0 +1,125 @@
+"""Plain-text renderings of runs for terminals and ``__repr__``: tables and run details.
+
+Example:
+    >>> print(text_table(["a", "b"], [[1, "x"]]))
+    a  b
+    -  -
+    1  x
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .entities import Run
+
+MAX_CELL = 40
+
+
+def format_value(value: Any) -> str:
+    """A short, single-line rendering of one cell."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:.6g}"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns aligned with two spaces, a dash rule under the header."""
+    cells = [[format_value(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
+             "  ".join("-" * w for w in widths).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def format_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def run_to_dict(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> dict[str, Any]:
+    """A JSON-ready dict of a run (the CLI's ``--format json`` and the server share this shape)."""
+    info = run.info
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "status": info.status.value,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "duration_ms": info.duration_ms,
+        "lifecycle_stage": info.lifecycle_stage,
+        "user_id": info.user_id,
+        "parent_run_id": info.parent_run_id,
+        "notebook_path": info.notebook_path,
+        "cell_id": info.cell_id,
+        "execution_count": info.execution_count,
+        "previous_run_id": info.previous_run_id,
+        "source": info.source,
+        "code": info.code,
+        "error": None if info.error is None else {
+            "type": info.error.type, "message": info.error.message, "traceback": info.error.traceback},
+        "params": dict(run.data.params),
+        "metrics": {k: _json_number(s.last) for k, s in run.data.metric_summaries.items()},
+        "metric_summaries": {
+            k: {"last": _json_number(s.last), "last_step": s.last_step, "min": _json_number(s.min),
+                "max": _json_number(s.max), "count": s.count}
+            for k, s in run.data.metric_summaries.items()},
+        "tags": dict(run.data.tags),
+        "inputs": [
+            {"name": d.name, "digest": d.digest, "source": d.source, "source_type": d.source_type,
+             "context": d.context, "shape": None if d.shape is None else list(d.shape),
+             "schema": None if d.schema is None else dict(d.schema)}
+            for d in run.inputs.dataset_inputs],
+        "artifacts": [{"path": p, "digest": d, "size": s} for p, d, s in artifacts],
+    }
+
+
+def _json_number(value: float) -> float | str:
+    # JSON has no NaN/Infinity; keep them readable rather than failing or lying.
+    return value if math.isfinite(value) else str(value)
+
+
+def run_detail_text(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> str:
+    """A multi-line description of one run, for ``nbtrack show``."""
+    info = run.info
+    duration = "" if info.duration_ms is None else f"{info.duration_ms / 1000:.2f} s"
+    lines = [
+        f"run {info.run_id}  {info.run_name!r}",
+        f"  status      {info.status.value}" + (f"  ({info.error.type}: {info.error.message})" if info.error else ""),
+        f"  experiment  {info.experiment_id}",
+        f"  started     {format_time(info.start_time)}   duration {duration}",
+    ]
+    if info.notebook_path or info.cell_id:
+        lines.append(f"  notebook    {info.notebook_path or '?'}  cell {info.cell_id or '?'}"
+                     f"  [{info.execution_count or ' '}]")
+    if info.previous_run_id:
+        lines.append(f"  previous    {info.previous_run_id}")
+    sections = [
+        ("params", [[k, v] for k, v in sorted(run.data.params.items())], ["key", "value"]),
+        ("metrics", [[k, s.last, s.min, s.max, s.count, s.last_step]
+                     for k, s in sorted(run.data.metric_summaries.items())],
+         ["key", "last", "min", "max", "count", "last step"]),
+        ("tags", [[k, v] for k, v in sorted(run.data.tags.items())], ["key", "value"]),
+        ("inputs", [[d.name, d.context, d.source_type, d.digest[:12], d.shape] for d in run.inputs.dataset_inputs],
+         ["name", "context", "type", "digest", "shape"]),
+        ("artifacts", [[p, s, d[:12]] for p, d, s in artifacts], ["path", "bytes", "digest"]),
+    ]
+    for title, rows, columns in sections:
+        if rows:
+            lines += ["", title, _indent(text_table(columns, rows))]
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())

@@ -51,16 +51,28 @@ class NbtrackHandler(APIHandler):
             raise BadRequest(f"{name} must be an integer; got {text[:40]!r}") from None
 
     async def answer(self, work: Callable[[], T]) -> T:
-        """Run ``work`` off the event loop; translate expected errors to JSON with their status."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(None, work)
-        except Exception as exc:
-            status = http_status_for(exc)
-            if status is None:
-                raise  # a bug: tornado logs the traceback and answers 500
-            raise tornado.web.HTTPError(
-                status, one_line(exc).replace("%", "%%"), reason=type(exc).__name__
-            ) from exc
+        """Run ``work`` (a store read) on a thread, so a slow query never stalls the server."""
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The one exception → JSON translator: expected errors keep their status and message."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status = None if exc is None else http_status_for(exc)
+        if exc is None or status is None:
+            super().write_error(status_code, **kwargs)  # HTTPError, or a bug answered as 500
+            return
+        self.clear_header("Content-Disposition")
+        self.set_status(status, reason=type(exc).__name__)
+        self.finish(json.dumps({"message": one_line(exc), "reason": type(exc).__name__}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # A refused path or a bad filter is the client's mistake: one log line, no traceback.
+        if value is not None and http_status_for(value) is not None:
+            self.log.info(
+                "nbtrack API %s %s: %s", self.request.method, self.request.path, one_line(value)
+            )
+            return
+        super().log_exception(typ, value, tb)
 
     async def json_answer(self, work: Callable[[], Any]) -> None:
         self.finish(json.dumps(jsonable(await self.answer(work)), allow_nan=False))
@@ -129,7 +141,6 @@ class ArtifactHandler(NbtrackHandler):
         found = await self.answer(
             functools.partial(api.artifact, self.root_dir, self.store, run_id, path, download)
         )
-        self.set_header("Content-Type", found.content_type)
         self.set_header("Content-Length", str(found.size))
         self.set_header("X-Content-Type-Options", "nosniff")
         # Even if a browser renders it, an artifact runs no script and reaches nothing.
@@ -137,6 +148,7 @@ class ArtifactHandler(NbtrackHandler):
             "Content-Security-Policy",
             "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
         )
+        self.set_header("Content-Type", found.content_type)  # sent with the first chunk
         disposition = "attachment" if found.attachment else "inline"
         self.set_header(
             "Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(found.filename)}"
@@ -146,7 +158,7 @@ class ArtifactHandler(NbtrackHandler):
             while chunk := await loop.run_in_executor(None, handle.read, CHUNK):
                 self.write(chunk)
                 await self.flush()
-        self.finish()
+        self.finish(set_content_type=found.content_type)
 
 
 class SnapshotHandler(NbtrackHandler):
@@ -155,10 +167,12 @@ class SnapshotHandler(NbtrackHandler):
         filename, notebook = await self.answer(
             functools.partial(api.notebook_snapshot, self.root_dir, self.store, run_id)
         )
-        self.set_header("Content-Type", "application/x-ipynb+json")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
-        self.finish(json.dumps(jsonable(notebook), allow_nan=False))
+        self.finish(
+            json.dumps(jsonable(notebook), allow_nan=False),
+            set_content_type="application/x-ipynb+json",
+        )
 
 
 class CellRunsHandler(NbtrackHandler):

@@ -1,0 +1,1 @@
+"""Helpers for the JupyterLab-side tests: stores built with the real nbtrack API."""

@@ -204,5 +204,16 @@ def gc(dry_run: bool, store_uri: str | None) -> None:
                f"{report.bytes_freed:,} bytes")
 
 
+@main.command()
+def demo() -> None:
+    """Train a few scikit-learn models on its bundled digits data, track them, print the comparison.
+
+    Example: nbtrack demo
+    """
+    from .demo import main as run_demo
+
+    run_demo()
+
+
 if __name__ == "__main__":
     main()

@@ -59,7 +59,14 @@ def warn_once(topic: str, message: str) -> None:
         if topic in _warned:
             return
         _warned.add(topic)
-    warnings.warn(message, NbtrackWarning, stacklevel=3)
+    try:
+        warnings.warn(message, NbtrackWarning, stacklevel=3)
+    except Exception:
+        # Warnings turned into errors (-W error) must still not break the caller: this runs
+        # in the flusher thread and inside users' cells. Print instead.
+        import sys
+
+        print(f"NbtrackWarning: {message}", file=sys.stderr)
 
 
 def reset_warnings() -> None:

@@ -390,6 +390,29 @@ def current_run_store() -> tuple[Store, int, str]:
     return run._store, run._pk, run.run_id
 
 
+def reset_state() -> None:
+    """End every open run, close stores and buffers, forget the experiment and tracking URI.
+
+    For tests, and for a long-lived process that wants a clean slate.
+    """
+    global _experiment_name, _last_run_id
+    from .paths import set_tracking_uri
+    from .store import metric_buffer
+
+    for run in list(_all_open.values()):
+        run._close(RunStatus.KILLED, None)
+    _stack.set(())
+    for buffer in list(metric_buffer._buffers.values()):
+        buffer.close()
+    metric_buffer._buffers.clear()
+    for store in list(_stores.values()):
+        store.close()
+    _stores.clear()
+    _experiment_name = None
+    _last_run_id = None
+    set_tracking_uri(None)
+
+
 @atexit.register
 def _end_open_runs_at_exit() -> None:
     # A script that died of an uncaught exception has sys.last_value set by the time

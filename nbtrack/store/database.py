@@ -106,30 +106,32 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     """
     database = location.database
     _refuse_non_sqlite(database)
-    if readonly:
-        if not database.exists():
-            raise StoreError(f"no nbtrack store at {database}; log a run first or check the path")
-        conn = _connect(f"file:{database}?mode=ro", uri=True)
-        _check_schema(conn, database, allow_pending=False)
-        return Store(location, conn, readonly=True)
-
+    if readonly and not database.exists():
+        raise StoreError(f"no nbtrack store at {database}; log a run first or check the path")
+    if not readonly:
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            location.artifacts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at {database.parent}: {exc.strerror}") from exc
+    conn: sqlite3.Connection | None = None
     try:
-        database.parent.mkdir(parents=True, exist_ok=True)
-        location.artifacts.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the store at {database.parent}: {exc.strerror}") from exc
-    conn = _connect(str(database))
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        if _check_schema(conn, database, allow_pending=True):
-            _migrate(conn, database)
+        conn = _connect(f"file:{database}?mode=ro", uri=True) if readonly else _connect(str(database))
+        if readonly:
+            _check_schema(conn, database, allow_pending=False)
+        else:
+            conn.execute("PRAGMA journal_mode=WAL")
+            if _check_schema(conn, database, allow_pending=True):
+                _migrate(conn, database)
     except sqlite3.DatabaseError as exc:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise StoreError(f"{database} is not a usable nbtrack store ({exc}); move it aside") from exc
     except BaseException:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise
-    return Store(location, conn, readonly=False)
+    return Store(location, conn, readonly=readonly)
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine (Python 3.11, Node 20, root for apt),
+# then runs the whole suite. `.ci/run` calls this; so does the README's second command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian's Chromium for the real-browser tests (never a browser that a tool downloads itself).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing and this is not root: browser tests will be skipped" >&2
+  fi
+fi
+
+python -m pip install -q --upgrade pip
+# Editable install builds the JupyterLab extension with Node (jlpm) the first time.
+python -m pip install -q -e ".[test]"
+
+python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,34 @@
+"""Shared fixtures: every test gets its own store in a temp dir and a clean tracking state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def nbtrack_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point NBTRACK_HOME at a fresh temp store; end runs and close stores afterwards."""
+    home = tmp_path / "nbtrack-home"
+    monkeypatch.setenv("NBTRACK_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield home
+    from nbtrack import fluent
+    from nbtrack.errors import reset_warnings
+
+    fluent.reset_state()
+    reset_warnings()
+
+
+def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 120,
+               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (a real second process) and return its result."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=cwd)

@@ -1,0 +1,169 @@
+"""The store itself: schema migrations, refusal of foreign files, metric batches, failed flushes."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+import nbtrack
+from nbtrack.errors import NbtrackWarning, StoreError
+from nbtrack.paths import resolve_location
+from nbtrack.store import database, metric_buffer, queries, writer
+from nbtrack.store.database import open_store
+from nbtrack.store.schema import MIGRATION_NAMES, build_migrations
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_migration_names_match_the_migrations() -> None:
+    assert tuple(m.name for m in build_migrations()._migrations) == MIGRATION_NAMES
+
+
+def test_store_from_an_older_schema_is_migrated_on_open(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path)
+    location.database.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite_utils.Database(location.database)
+    build_migrations().apply(old, stop_before="m002_cell_lineage")  # a store as release 1 wrote it
+    old.execute("INSERT INTO experiments (name, creation_time, last_update_time) VALUES ('old', 1, 1)")
+    old.execute("INSERT INTO runs (run_id, experiment_id, run_name, status, start_time) "
+                "VALUES ('a' || hex(randomblob(15)), 1, 'legacy', 'FINISHED', 1)")
+    old.conn.commit()
+    old.close()
+    assert "cell_id" not in {c[1] for c in sqlite3.connect(location.database).execute("PRAGMA table_info(runs)")}
+
+    with pytest.raises(StoreError, match="older schema"):
+        open_store(location, readonly=True)  # a reader never migrates
+    store = open_store(location)
+    columns = {c[1] for c in store.conn.execute("PRAGMA table_info(runs)")}
+    assert {"cell_id", "execution_count", "previous_run_id"} <= columns
+    assert [r.info.run_name for r in queries.search_runs(store)] == ["legacy"]
+    store.close()
+
+
+def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path)
+    open_store(location).close()
+    conn = sqlite3.connect(location.database)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('nbtrack', 'm999_future', 'x')")
+    conn.commit()
+    conn.close()
+    before = digest(location.database)
+    with pytest.raises(StoreError, match="newer nbtrack.*upgrade nbtrack"):
+        open_store(location)
+    assert digest(location.database) == before
+
+
+def test_corrupt_file_is_refused_and_never_overwritten(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path)
+    location.database.parent.mkdir(parents=True, exist_ok=True)
+    location.database.write_bytes(b"this is a spreadsheet, not a database" * 100)
+    before = digest(location.database)
+    with pytest.raises(StoreError, match="not an SQLite file.*move it aside"):
+        open_store(location)
+    # A real SQLite header over garbage pages is caught by SQLite itself.
+    good = tmp_path / "b"
+    open_store(resolve_location(good)).close()
+    db = good / "nbtrack.db"
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError):
+        open_store(resolve_location(good))
+    assert digest(location.database) == before
+
+
+def test_batches_interleaving_runs_keep_each_series_apart(tmp_path: Path) -> None:
+    store = open_store(resolve_location(tmp_path))
+    experiment = writer.get_or_create_experiment(store, "e")
+    a = writer.create_run(store, experiment)
+    b = writer.create_run(store, experiment)
+    now = time.time()
+    rows = [(run.pk, key, float(step), step, now) for step in range(100) for run in (a, b) for key in ("x", "y")]
+    writer.write_metrics(store, rows[:150])
+    writer.write_metrics(store, rows[150:])
+    for run in (a, b):
+        history = queries.metric_history(store, run.run_id, "x")
+        assert [m.step for m in history] == list(range(100))
+        assert queries.get_run(store, run.run_id).data.metric_summaries["y"].count == 100
+    # A batch with many distinct series takes the GROUP BY path; same answers.
+    many = [writer.create_run(store, experiment) for _ in range(10)]
+    writer.write_metrics(store, [(run.pk, "z", float(i), i, now) for i in range(5) for run in many])
+    assert all(queries.get_run(store, r.run_id).data.metric_summaries["z"].count == 5 for r in many)
+    store.close()
+
+
+def test_failed_background_flush_warns_once_keeps_rows_and_never_raises(
+        nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)  # so a held lock fails fast
+    with nbtrack.start_run() as run:
+        nbtrack.log_metric("warmup", 0.0)
+        nbtrack.flush()
+        blocker = sqlite3.connect(nbtrack_home / "nbtrack.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        with pytest.warns(NbtrackWarning, match="kept in memory and retried") as caught:
+            for step in range(500):
+                nbtrack.log_metric("loss", float(step), step=step)  # never raises
+            deadline = time.time() + 10
+            while not caught and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # let the flusher retry a few times: still one warning
+        assert len([w for w in caught if issubclass(w.category, NbtrackWarning)]) == 1
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        nbtrack.flush()
+    assert nbtrack.get_run(run.run_id).data.metric_summaries["loss"].count == 500
+
+
+def test_write_retrying_backs_off_instead_of_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 20)
+    location = resolve_location(tmp_path)
+    store = open_store(location)
+    blocker = sqlite3.connect(location.database, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, lambda: blocker.execute("ROLLBACK")).start()
+    experiment = writer.get_or_create_experiment(store, "after-the-lock")  # waits, then succeeds
+    assert experiment == "1"
+    store.close()
+
+
+def test_crashed_run_of_a_dead_process_is_marked_on_next_open(nbtrack_home: Path) -> None:
+    from conftest import run_python
+
+    result = run_python(
+        "import nbtrack, os\n"
+        "run = nbtrack.start_run(run_name='doomed')\n"
+        "nbtrack.log_metric('x', 1.0); nbtrack.flush()\n"
+        "print(run.run_id, flush=True)\n"
+        "os._exit(1)  # dies without atexit: like a SIGKILL or a kernel crash\n",
+        env={"NBTRACK_HOME": str(nbtrack_home)},
+    )
+    run_id = result.stdout.strip()
+    stored = nbtrack.get_run(run_id)  # opening the store checks open runs' processes
+    assert stored.info.status.value == "CRASHED"
+    assert stored.info.error.type == "ProcessDied"
+    assert stored.data.metrics == {"x": 1.0}
+
+
+def test_readonly_open_of_missing_store_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no nbtrack store"):
+        open_store(resolve_location(tmp_path / "nothing"), readonly=True)
+
+
+def test_buffer_size_threshold_splits_transactions(nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metric_buffer, "BATCH_ROWS", 1000)
+    with nbtrack.start_run() as run:
+        for step in range(4500):
+            nbtrack.log_metric("x", 1.0, step=step)
+        nbtrack.flush()
+    conn = sqlite3.connect(nbtrack_home / "nbtrack.db")
+    chunk_sizes = [r[0] for r in conn.execute("SELECT count FROM metric_chunks")]
+    assert sum(chunk_sizes) == 4500 and max(chunk_sizes) <= 1000
+    assert nbtrack.get_run(run.run_id).data.metric_summaries["x"].count == 4500

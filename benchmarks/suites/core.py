@@ -1,0 +1,325 @@
+"""The core suite: the per-call, bulk, search, import and visibility figures from the issue.
+
+Every function here runs in a worker, against a fresh store, for one engine.
+Timed regions use ``time.perf_counter`` and exclude setup (store creation, run
+start) unless the title says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.engines import ENGINE_CLASSES, PROBE_KEY, Engine
+from benchmarks.registry import Context, Extrapolate, Infeasible, Result, benchmark
+
+HEAVY_MODULES = ("pandas", "numpy", "plotly", "ipywidgets", "IPython", "jupyter_server")
+
+
+def _params(i: int, n: int) -> dict[str, Any]:
+    """``n`` params of mixed types, as a training config has."""
+    kinds = (lambda j: i * j, lambda j: f"value-{i}-{j}", lambda j: 0.5 * i + j)
+    return {f"p{j}": kinds[j % 3](j) for j in range(n)}
+
+
+def _write_runs(engine: Engine, runs: int, params: int, metrics: int) -> None:
+    for i in range(runs):
+        engine.start_run(f"run-{i}", params=_params(i, params))
+        engine.log_metrics({f"m{k}": i * 0.01 + k for k in range(metrics)}, step=0)
+        engine.end_run()
+
+
+def _wait_for_points(engine: Engine, key: str, n: int, limit_s: float) -> tuple[int, float]:
+    """Poll the store until ``n`` points of ``key`` are on disk; return (count, seconds waited)."""
+    sql = engine.count_sql.format(key=key)
+    start = time.perf_counter()
+    count = engine.count_points(sql)
+    while count < n and time.perf_counter() - start < limit_s:
+        time.sleep(0.05)
+        count = engine.count_points(sql)
+    return count, time.perf_counter() - start
+
+
+@benchmark(
+    "core",
+    "floor_append",
+    title="floor: bare list.append((key, value, step)), same loop",
+    unit="µs/call",
+    full={"calls": 100_000},
+    quick={"calls": 20_000},
+    ratios=False,
+    needs_engine=False,
+    uses_library=False,
+)
+def floor_append(engine: Engine, ctx: Context) -> Result:
+    """What a loop of calls costs before any tracker does anything: the floor for log_metric."""
+    n = ctx.params["calls"]
+    buffer: list[tuple[str, float, int]] = []
+    append = buffer.append
+    t0 = time.perf_counter()
+    for i in range(n):
+        append(("loss", i * 0.001, i))
+    dt = time.perf_counter() - t0
+    return Result(dt / n * 1e6)
+
+
+@benchmark(
+    "core",
+    "log_metric_call",
+    title="log_metric per call inside an active run",
+    unit="µs/call",
+    full={"calls": 100_000},
+    quick={"calls": 20_000},
+    overrides={"mlflow": {"calls": 300}},  # ~3 ms a call: 100k would take 5 minutes
+    quick_overrides={"mlflow": {"calls": 100}},
+    target="≤ 1 µs; mlflow/nbtrack ≥ 1000×",
+    target_max=1.0,
+)
+def log_metric_call(engine: Engine, ctx: Context) -> Result:
+    """Cost of one ``log_metric(key, value, step=i)`` as the caller sees it (writes may be async)."""
+    n = ctx.params["calls"]
+    engine.start_run("loop")
+    log = engine.log_metric_fn()
+    for i in range(10):  # one-time set-up (writer thread, prepared statements) is not per call
+        log("warmup", 0.0, step=i)
+    t0 = time.perf_counter()
+    for i in range(n):
+        log("loss", i * 0.001, step=i)
+    dt = time.perf_counter() - t0
+    return Result(dt / n * 1e6, extra={"calls": n})
+
+
+@benchmark(
+    "core",
+    "points_durable",
+    title="{points:,} metric points logged, then durable (flush)",
+    unit="s",
+    full={"points": 1_000_000},
+    quick={"points": 100_000},
+    # MLflow: log_batch in chunks of 1000 (its fastest documented path), on fewer points,
+    # scaled linearly to the same count and marked as extrapolated.
+    overrides={"mlflow": {"points": 20_000}},
+    quick_overrides={"mlflow": {"points": 5_000}},
+    target="< 3 s",
+    target_max=3.0,
+)
+def points_durable(engine: Engine, ctx: Context) -> Result:
+    """Wall time from the first log call until every point is committed to the store."""
+    n = ctx.params["points"]
+    report_n = (ctx.quick and 100_000) or 1_000_000
+    engine.start_run("bulk")
+    t0 = time.perf_counter()
+    engine.log_points("loss", n)
+    engine.make_durable()
+    dt = time.perf_counter() - t0
+    note = ""
+    count, waited = _wait_for_points(engine, "loss", n, limit_s=300.0)
+    if waited > 0.06:
+        note = f"flush/finish returned before all points were on disk; +{waited:.2f} s added"
+        dt += waited
+    if count < n:
+        raise Infeasible(f"only {count} of {n} points on disk 300 s after flush")
+    how = {"mlflow": "log_batch, 1000 a call", "trackio": "durable at finish()"}.get(engine.name, "")
+    if report_n != n:
+        note = "; ".join(filter(None, [note, f"extrapolated ×{report_n // n} from {n} points", how]))
+        return Result(dt * report_n / n, note=note, extrapolated=True, extra={"points": n})
+    return Result(dt, note="; ".join(filter(None, [note, how])), extra={"points": n})
+
+
+@benchmark(
+    "core",
+    "write_runs",
+    title="{runs:,} runs × ({params} params, {metrics} metrics) via the API",
+    unit="s",
+    full={"runs": 500, "params": 10, "metrics": 5},
+    quick={"runs": 100},
+    quick_overrides={"mlflow": {"runs": 25}, "trackio": {"runs": 25}},
+    target="≤ 0.25 s (500 runs)",
+    target_max=0.25,
+)
+def write_runs(engine: Engine, ctx: Context) -> Result:
+    """start_run, log_params (trackio: init config), log_metrics, end_run, ×runs; then durable."""
+    p = ctx.params
+    report_runs = 100 if ctx.quick else 500
+    t0 = time.perf_counter()
+    _write_runs(engine, p["runs"], p["params"], p["metrics"])
+    engine.make_durable()
+    dt = time.perf_counter() - t0
+    if p["runs"] != report_runs:
+        return Result(
+            dt * report_runs / p["runs"],
+            note=f"extrapolated ×{report_runs / p['runs']:g} from {p['runs']} runs (quick mode)",
+            extrapolated=True,
+        )
+    return Result(dt)
+
+
+def _search(engine: Engine, ctx: Context, build_limit_s: float) -> Result:
+    p = ctx.params
+    runs = p["runs"]
+    t0 = time.perf_counter()
+    probe = min(runs, 200)
+    _write_runs(engine, probe, p["params"], p["metrics"])
+    per_run = (time.perf_counter() - t0) / probe
+    if per_run * runs > build_limit_s:
+        raise Infeasible(
+            f"building {runs} runs through the API would take ~{per_run * runs:.0f} s "
+            f"({per_run * 1e3:.1f} ms/run measured)"
+        )
+    for i in range(probe, runs):
+        engine.start_run(f"run-{i}", params=_params(i, p["params"]))
+        engine.log_metrics({f"m{k}": i * 0.01 + k for k in range(p["metrics"])}, step=0)
+        engine.end_run()
+    engine.make_durable()
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    df = engine.search_runs()  # first call: lazy imports (pandas) and caches, reported apart
+    cold_ms = (time.perf_counter() - t0) * 1e3
+    if len(df) != runs:
+        raise Infeasible(f"search returned {len(df)} rows for {runs} runs")
+    samples = []
+    for _ in range(max(1, ctx.repeat)):
+        t0 = time.perf_counter()
+        engine.search_runs()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    note = "warm median (first call apart)"
+    if engine.name == "trackio":
+        note = "Api().runs() + each run's config (no metrics: trackio has no search_runs)"
+    return Result(
+        statistics.median(samples),
+        note=note,
+        extra={"samples": samples, "cold_ms": cold_ms, "build_s": build_s, "columns": len(df.columns)},
+    )
+
+
+@benchmark(
+    "core",
+    "search_500",
+    title="search_runs of {runs:,} runs into a DataFrame",
+    unit="ms",
+    full={"runs": 500, "params": 10, "metrics": 5},
+    quick={"runs": 100},
+    target="≤ 20 ms",
+    target_max=20.0,
+    repeats_inside=True,
+)
+def search_500(engine: Engine, ctx: Context) -> Result:
+    return _search(engine, ctx, build_limit_s=120.0)
+
+
+_PEER_100K = (
+    "building {n} runs through its API is infeasible here (see write_runs: minutes to tens of "
+    "minutes); linear extrapolation of the smaller search"
+)
+
+
+@benchmark(
+    "core",
+    "search_100k",
+    title="search_runs of {runs:,} runs into a DataFrame",
+    unit="ms",
+    full={"runs": 100_000, "params": 10, "metrics": 5},
+    quick={"runs": 5_000},
+    engines=("nbtrack",),
+    extrapolate={
+        "mlflow": Extrapolate("core.search_500", "runs", _PEER_100K),
+        "trackio": Extrapolate("core.search_500", "runs", _PEER_100K),
+    },
+    target="≤ 2000 ms (100k)",
+    target_max=2000.0,
+    repeats_inside=True,
+    timeout_s=900.0,
+)
+def search_100k(engine: Engine, ctx: Context) -> Result:
+    return _search(engine, ctx, build_limit_s=400.0)
+
+
+def _subprocess_ms(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t0) * 1e3
+
+
+@benchmark(
+    "core",
+    "import_time",
+    title="import time over `python -c pass`",
+    unit="ms",
+    full={"samples": 7},
+    quick={"samples": 2},
+    target="≤ 50 ms",
+    target_max=50.0,
+    needs_engine=False,
+)
+def import_time(engine: Engine, ctx: Context) -> Result:
+    """Median of interleaved fresh interpreters: ``-c 'import X'`` minus ``-c pass``."""
+    module = ENGINE_CLASSES[engine.name].module
+    bare = [sys.executable, "-c", "pass"]
+    imp = [sys.executable, "-c", f"import {module}"]
+    _subprocess_ms(bare), _subprocess_ms(imp)  # warm the page cache
+    bare_ms, imp_ms = [], []
+    for _ in range(ctx.params["samples"]):
+        bare_ms.append(_subprocess_ms(bare))
+        imp_ms.append(_subprocess_ms(imp))
+    base, total = statistics.median(bare_ms), statistics.median(imp_ms)
+    return Result(total - base, extra={"bare_ms": bare_ms, "import_ms": imp_ms})
+
+
+@benchmark(
+    "core",
+    "import_heavy",
+    title="heavy modules loaded by import (" + ", ".join(HEAVY_MODULES) + ")",
+    unit="modules",
+    target="none",
+    ratios=False,
+    needs_engine=False,
+)
+def import_heavy(engine: Engine, ctx: Context) -> Result:
+    module = ENGINE_CLASSES[engine.name].module
+    code = (
+        f"import sys, json, {module}; "
+        f"print(json.dumps([m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    return Result(float(len(loaded)), text=", ".join(loaded) or "none")
+
+
+@benchmark(
+    "core",
+    "visibility",
+    title="visibility: a 2nd process sees a logged point (no flush)",
+    unit="ms",
+    full={},
+    target="≤ 500 ms",
+    target_max=500.0,
+)
+def visibility(engine: Engine, ctx: Context) -> Result:
+    """Writer logs one point at t0; a reader process polling the store (1 ms) reports when it appears."""
+    engine.start_run("visibility")
+    engine.log_metric_fn()("warmup", 0.0, step=0)
+    count, _ = _wait_for_points(engine, "warmup", 1, limit_s=30.0)
+    if not count:
+        raise Infeasible("the warm-up point never reached the store in 30 s without a flush")
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.probe", str(engine.db_path), engine.probe_sql],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None
+        if reader.stdout.readline().strip() != "ready":
+            raise RuntimeError("probe did not start")
+        t0 = time.monotonic()
+        engine.log_metric_fn()(PROBE_KEY, 1.0, step=1)
+        line = reader.stdout.readline().split()
+        if not line or line[0] != "seen":
+            raise Infeasible("a second process did not see the point within 30 s")
+        return Result((float(line[1]) - t0) * 1e3)
+    finally:
+        reader.kill()
+        reader.wait()

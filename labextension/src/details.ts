@@ -1,0 +1,175 @@
+/**
+ * One run's details in the sidebar: status, params, metrics, tags, data
+ * inputs, artifacts, code and error. Text nodes only.
+ */
+import {
+  el,
+  formatBytes,
+  formatDuration,
+  formatTime,
+  formatValue,
+  keyValueTable
+} from './dom';
+import { apiURL } from './request';
+import { IRunDetail } from './tokens';
+
+export interface IDetailActions {
+  openSnapshot: (run: IRunDetail) => void;
+}
+
+function section(title: string, body: Node | null): HTMLElement | null {
+  if (body === null) {
+    return null;
+  }
+  return el(
+    'details',
+    { class: 'nbtrack-Section', open: '' },
+    el('summary', {}, title),
+    body
+  );
+}
+
+function nonEmpty<T>(items: T[], render: (items: T[]) => Node): Node | null {
+  return items.length ? render(items) : null;
+}
+
+/** Render `run`; `store` is the store directory (artifact links need it). */
+export function renderRunDetail(
+  run: IRunDetail,
+  store: string,
+  actions: IDetailActions
+): HTMLElement {
+  const root = el('div', { class: 'nbtrack-Detail' });
+  const header = el(
+    'div',
+    { class: 'nbtrack-DetailHeader' },
+    el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}` }, run.status),
+    el('span', { class: 'nbtrack-DetailName' }, run.run_name),
+    el('span', { class: 'nbtrack-Muted' }, run.run_id.slice(0, 8))
+  );
+  root.appendChild(header);
+
+  const overview: [string, string][] = [
+    ['experiment', run.experiment_name ?? run.experiment_id],
+    ['started', formatTime(run.start_time)],
+    ['duration', formatDuration(run.duration_ms)]
+  ];
+  if (run.notebook_path) {
+    overview.push(['notebook', run.notebook_path]);
+  }
+  if (run.execution_count !== null) {
+    overview.push(['execution', `[${run.execution_count}]`]);
+  }
+  root.appendChild(keyValueTable(overview));
+
+  if (run.snapshot_path) {
+    const open = el('button', { class: 'jp-mod-styled nbtrack-Button' }, 'Open snapshot');
+    open.title = 'Open the notebook as it was when this run executed (read-only)';
+    open.addEventListener('click', () => actions.openSnapshot(run));
+    root.appendChild(open);
+  }
+
+  if (run.error) {
+    root.appendChild(
+      section(
+        'Error',
+        el(
+          'pre',
+          { class: 'nbtrack-Error' },
+          `${run.error.type}: ${run.error.message}` +
+            (run.error.traceback ? `\n\n${run.error.traceback}` : '')
+        )
+      )!
+    );
+  }
+
+  const metricKeys = Object.keys(run.metric_summaries);
+  const metrics = nonEmpty(metricKeys, keys => {
+    const table = el('table', { class: 'nbtrack-Metrics' });
+    table.appendChild(
+      el(
+        'tr',
+        {},
+        el('th', {}, 'metric'),
+        el('th', {}, 'last'),
+        el('th', {}, 'min'),
+        el('th', {}, 'max'),
+        el('th', {}, 'points')
+      )
+    );
+    for (const key of keys) {
+      const s = run.metric_summaries[key];
+      table.appendChild(
+        el(
+          'tr',
+          {},
+          el('td', {}, key),
+          el('td', {}, formatValue(s.last)),
+          el('td', {}, formatValue(s.min)),
+          el('td', {}, formatValue(s.max)),
+          el('td', {}, String(s.count))
+        )
+      );
+    }
+    return table;
+  });
+  const entries = (record: Record<string, string>): [string, string][] =>
+    Object.entries(record);
+  const parts = [
+    section('Metrics', metrics),
+    section(
+      'Params',
+      nonEmpty(entries(run.params), rows => keyValueTable(rows))
+    ),
+    section('Tags', nonEmpty(entries(run.tags), rows => keyValueTable(rows))),
+    section(
+      'Data',
+      nonEmpty(run.inputs, inputs => {
+        const list = el('ul', { class: 'nbtrack-Inputs' });
+        for (const input of inputs) {
+          const shape = input.shape ? ` ${input.shape.join(' × ')}` : '';
+          const context = input.context ? ` (${input.context})` : '';
+          const item = el(
+            'li',
+            {},
+            el('span', { class: 'nbtrack-InputName' }, input.name + context),
+            el('span', { class: 'nbtrack-Muted' }, `${shape} ${input.digest.slice(0, 12)}`)
+          );
+          item.title = `${input.source_type}: ${input.source}\ndigest ${input.digest}`;
+          list.appendChild(item);
+        }
+        return list;
+      })
+    ),
+    section(
+      'Artifacts',
+      nonEmpty(run.artifacts, artifacts => {
+        const list = el('ul', { class: 'nbtrack-Artifacts' });
+        for (const artifact of artifacts) {
+          // Encode each path segment; the server decodes them and refuses anything that escapes.
+          const path = artifact.path.split('/').map(encodeURIComponent).join('/');
+          const link = el(
+            'a',
+            {
+              href: apiURL(`runs/${run.run_id}/artifacts/${path}`, { store }),
+              target: '_blank',
+              rel: 'noopener noreferrer'
+            },
+            artifact.path
+          );
+          list.appendChild(
+            el('li', {}, link, el('span', { class: 'nbtrack-Muted' }, ` ${formatBytes(artifact.size)}`))
+          );
+        }
+        return list;
+      })
+    ),
+    section('Code', run.code ? el('pre', { class: 'nbtrack-Code' }, run.code) : null)
+  ];
+  for (const part of parts) {
+    if (part) {
+      root.appendChild(part);
+    }
+  }
+  return root;
+}

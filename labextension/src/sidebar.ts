@@ -1,0 +1,305 @@
+/**
+ * The "nbtrack runs" sidebar: the current notebook's store, its experiments
+ * and runs, a filter box, run details, and "compare selected".
+ */
+import { Widget } from '@lumino/widgets';
+
+import { renderRunDetail } from './details';
+import { append, clear, el, formatDuration, formatValue } from './dom';
+import { APIError, requestAPI, SERVER_MISSING_HELP } from './request';
+import {
+  IExperiments,
+  IRunDetail,
+  IRunsPage,
+  IRunSummary
+} from './tokens';
+
+const PAGE = 50;
+
+export interface IRunsPanelOptions {
+  /** Open a run's notebook snapshot in the main area. */
+  openSnapshot: (store: string, run: IRunDetail) => void;
+  /** Insert `nbtrack.compare(runs=[...])` into the current notebook. */
+  insertCompare: (runIds: string[]) => void;
+}
+
+export class RunsPanel extends Widget {
+  constructor(private readonly options: IRunsPanelOptions) {
+    super();
+    this.id = 'nbtrack-runs';
+    this.addClass('nbtrack-RunsPanel');
+    this.title.caption = 'nbtrack runs';
+
+    this._filter = el('input', {
+      class: 'jp-mod-styled nbtrack-Filter',
+      type: 'search',
+      placeholder: "filter, e.g. metrics.acc > 0.9 and params.model = 'bow'",
+      'aria-label': 'Filter runs'
+    });
+    this._filter.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        this._shown = PAGE;
+        void this.refresh();
+      }
+    });
+    this._experiment = el('select', {
+      class: 'jp-mod-styled nbtrack-Experiment',
+      'aria-label': 'Experiment'
+    });
+    this._experiment.addEventListener('change', () => {
+      this._shown = PAGE;
+      void this.refresh();
+    });
+    const refresh = el('button', { class: 'jp-mod-styled nbtrack-Button', title: 'Refresh' }, 'Refresh');
+    refresh.addEventListener('click', () => void this.refresh());
+    this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept nbtrack-Button nbtrack-Compare' }, 'Compare');
+    this._compare.addEventListener('click', () => {
+      this.options.insertCompare([...this._selected]);
+    });
+    this._more = el('button', { class: 'jp-mod-styled nbtrack-Button nbtrack-More' }, 'Show more');
+    this._more.addEventListener('click', () => {
+      this._shown += PAGE;
+      void this.refresh();
+    });
+
+    append(
+      this.node,
+      el('div', { class: 'nbtrack-Header' }, el('h2', {}, 'nbtrack runs'), refresh),
+      this._storeLabel,
+      el('div', { class: 'nbtrack-Controls' }, this._experiment, this._filter),
+      this._notice,
+      this._summary,
+      this._list,
+      el('div', { class: 'nbtrack-Footer' }, this._more, this._compare),
+      this._detail
+    );
+    this._updateCompare();
+  }
+
+  /** The store directory (relative to the server root) shown, or null without a notebook. */
+  get store(): string | null {
+    return this._store;
+  }
+
+  /** Runs currently listed, newest first. */
+  get runs(): readonly IRunSummary[] {
+    return this._runs;
+  }
+
+  setStore(store: string | null, notebookName = ''): void {
+    if (store === this._store) {
+      return;
+    }
+    this._store = store;
+    this._selected.clear();
+    this._detailId = null;
+    this._shown = PAGE;
+    this._storeLabel.textContent =
+      store === null
+        ? 'Open a notebook to see its runs.'
+        : `${notebookName} · store ${store === '' ? '.' : store}/.nbtrack`;
+    clear(this._detail);
+    void this.refresh();
+  }
+
+  /** Fetch experiments and the listed runs again; safe to call often (calls do not overlap). */
+  async refresh(): Promise<void> {
+    if (this._busy) {
+      this._again = true;
+      return;
+    }
+    this._busy = true;
+    try {
+      await this._load();
+    } finally {
+      this._busy = false;
+      if (this._again) {
+        this._again = false;
+        void this.refresh();
+      }
+    }
+  }
+
+  private async _load(): Promise<void> {
+    const store = this._store;
+    if (store === null) {
+      this._showRuns([], 0);
+      return;
+    }
+    const query: Record<string, string> = {
+      store,
+      limit: String(Math.min(this._shown, 500))
+    };
+    const filter = this._filter.value.trim();
+    if (filter) {
+      query.filter = filter;
+    }
+    if (this._experiment.value) {
+      query.experiment = this._experiment.value;
+    }
+    try {
+      const [experiments, page] = await Promise.all([
+        requestAPI<IExperiments>('experiments', { store }),
+        requestAPI<IRunsPage>('runs', query)
+      ]);
+      if (store !== this._store) {
+        return; // the notebook changed while we waited
+      }
+      this._setNotice(null);
+      this._showExperiments(experiments);
+      this._showRuns(page.runs, page.total);
+      if (this._detailId) {
+        await this._loadDetail(this._detailId);
+      }
+    } catch (error) {
+      this._showError(error);
+    }
+  }
+
+  private _showError(error: unknown): void {
+    if (!(error instanceof APIError)) {
+      this._setNotice(String(error), 'error');
+      return;
+    }
+    if (error.serverExtensionMissing) {
+      this._setNotice(SERVER_MISSING_HELP, 'error');
+      this._showRuns([], 0);
+    } else if (error.status === 404 && error.message.startsWith('no nbtrack store')) {
+      this._setNotice('No runs here yet: run a %%track cell in this notebook to record one.', 'info');
+      this._showRuns([], 0);
+    } else if (error.status === 400) {
+      // A filter mistake: keep the last good list, say what is wrong.
+      this._setNotice(error.message, 'error');
+    } else {
+      this._setNotice(`${error.message} (HTTP ${error.status})`, 'error');
+    }
+  }
+
+  private _setNotice(message: string | null, kind: 'info' | 'error' = 'info'): void {
+    this._notice.textContent = message ?? '';
+    this._notice.className = `nbtrack-Notice nbtrack-Notice-${kind}`;
+    this._notice.hidden = message === null;
+  }
+
+  private _showExperiments(reply: IExperiments): void {
+    const current = this._experiment.value;
+    clear(this._experiment);
+    const total = reply.experiments.reduce((sum, e) => sum + e.run_count, 0);
+    this._experiment.appendChild(el('option', { value: '' }, `All experiments (${total})`));
+    for (const experiment of reply.experiments) {
+      this._experiment.appendChild(
+        el('option', { value: experiment.experiment_id }, `${experiment.name} (${experiment.run_count})`)
+      );
+    }
+    this._experiment.value = reply.experiments.some(e => e.experiment_id === current) ? current : '';
+  }
+
+  private _showRuns(runs: IRunSummary[], total: number): void {
+    this._runs = runs;
+    clear(this._list);
+    this._summary.textContent = total ? `${runs.length} of ${total} runs` : '';
+    let lastExperiment: string | null = null;
+    const grouped = this._experiment.value === '';
+    for (const run of runs) {
+      if (grouped && run.experiment_id !== lastExperiment) {
+        // Runs arrive newest first; a heading marks each switch of experiment.
+        lastExperiment = run.experiment_id;
+        this._list.appendChild(el('li', { class: 'nbtrack-ExperimentHeading' }, run.experiment_name ?? run.experiment_id));
+      }
+      this._list.appendChild(this._runRow(run));
+    }
+    this._more.hidden = runs.length >= total;
+    for (const id of [...this._selected]) {
+      if (!runs.some(run => run.run_id === id)) {
+        this._selected.delete(id);
+      }
+    }
+    this._updateCompare();
+  }
+
+  private _runRow(run: IRunSummary): HTMLElement {
+    const box = el('input', { type: 'checkbox', 'aria-label': `select ${run.run_name}` });
+    box.checked = this._selected.has(run.run_id);
+    box.addEventListener('click', event => event.stopPropagation());
+    box.addEventListener('change', () => {
+      if (box.checked) {
+        this._selected.add(run.run_id);
+      } else {
+        this._selected.delete(run.run_id);
+      }
+      this._updateCompare();
+    });
+    const headline = run.headline ? `${run.headline.key} ${formatValue(run.headline.value)}` : '';
+    const row = el(
+      'li',
+      { class: 'nbtrack-RunRow', 'data-run-id': run.run_id, 'data-status': run.status },
+      box,
+      el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}`, title: run.status }, run.status),
+      el('span', { class: 'nbtrack-RunName' }, run.run_name),
+      el('span', { class: 'nbtrack-Duration' }, formatDuration(run.duration_ms)),
+      el('span', { class: 'nbtrack-Headline' }, headline)
+    );
+    if (run.error) {
+      row.title = `${run.error.type}: ${run.error.message}`;
+    }
+    if (run.run_id === this._detailId) {
+      row.classList.add('nbtrack-mod-active');
+    }
+    row.addEventListener('click', () => {
+      this._detailId = run.run_id;
+      for (const other of this._list.querySelectorAll('.nbtrack-mod-active')) {
+        other.classList.remove('nbtrack-mod-active');
+      }
+      row.classList.add('nbtrack-mod-active');
+      void this._loadDetail(run.run_id);
+    });
+    return row;
+  }
+
+  private async _loadDetail(runId: string): Promise<void> {
+    const store = this._store;
+    if (store === null) {
+      return;
+    }
+    try {
+      const run = await requestAPI<IRunDetail>(`runs/${runId}`, { store });
+      if (this._detailId !== runId || store !== this._store) {
+        return;
+      }
+      clear(this._detail);
+      this._detail.appendChild(
+        renderRunDetail(run, store, {
+          openSnapshot: detail => this.options.openSnapshot(store, detail)
+        })
+      );
+    } catch (error) {
+      this._showError(error);
+    }
+  }
+
+  private _updateCompare(): void {
+    const count = this._selected.size;
+    this._compare.textContent = count ? `Compare ${count} in notebook` : 'Compare';
+    this._compare.disabled = count === 0;
+    this._compare.title = count
+      ? 'Insert a cell that calls nbtrack.compare with the selected runs'
+      : 'Tick runs to compare them';
+  }
+
+  private _store: string | null = null;
+  private _runs: IRunSummary[] = [];
+  private _selected = new Set<string>();
+  private _detailId: string | null = null;
+  private _shown = PAGE;
+  private _busy = false;
+  private _again = false;
+  private readonly _filter: HTMLInputElement;
+  private readonly _experiment: HTMLSelectElement;
+  private readonly _compare: HTMLButtonElement;
+  private readonly _more: HTMLButtonElement;
+  private readonly _storeLabel = el('div', { class: 'nbtrack-Store' });
+  private readonly _notice = el('div', { class: 'nbtrack-Notice', role: 'status' });
+  private readonly _summary = el('div', { class: 'nbtrack-Summary' });
+  private readonly _list = el('ul', { class: 'nbtrack-RunList' });
+  private readonly _detail = el('div', { class: 'nbtrack-DetailBox' });
+}

@@ -29,7 +29,6 @@ from ..paths import StoreLocation
 from .schema import MIGRATION_NAMES, MIGRATION_SET, build_migrations
 
 BUSY_TIMEOUT_MS = 10_000
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 T = TypeVar("T")
 
@@ -105,7 +104,8 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     left untouched.
     """
     database = location.database
-    _refuse_non_sqlite(database)
+    if database.is_dir():
+        raise StoreError(f"{database} is a directory, not an nbtrack store")
     if readonly and not database.exists():
         raise StoreError(f"no nbtrack store at {database}; log a run first or check the path")
     if not readonly:
@@ -126,7 +126,16 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     except sqlite3.DatabaseError as exc:
         if conn is not None:
             conn.close()
-        raise StoreError(f"{database} is not a usable nbtrack store ({exc}); move it aside") from exc
+        # SQLite refuses a foreign file before writing anything to it, so it stays as it was.
+        # (We never open() the file ourselves: closing any descriptor on it would drop the
+        # POSIX locks SQLite holds for this process's other connections, and another
+        # process could then checkpoint and delete the WAL under them.)
+        kind = "not an SQLite file (corrupt or something else)" if "not a database" in str(exc) \
+            else f"not a usable nbtrack store ({exc})"
+        raise StoreError(
+            f"{database} is {kind}; nbtrack will not overwrite it: "
+            "move it aside or point NBTRACK_HOME elsewhere"
+        ) from exc
     except BaseException:
         if conn is not None:
             conn.close()
@@ -145,21 +154,6 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     # MLflow's LIKE is case-sensitive (ILIKE is not); SQLite's default LIKE is not.
     conn.execute("PRAGMA case_sensitive_like=ON")
     return conn
-
-
-def _refuse_non_sqlite(database: Path) -> None:
-    try:
-        with open(database, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except IsADirectoryError as exc:
-        raise StoreError(f"{database} is a directory, not an nbtrack store") from exc
-    if header and header != SQLITE_HEADER:
-        raise StoreError(
-            f"{database} is not an SQLite file (corrupt or something else); "
-            "nbtrack will not overwrite it: move it aside or point NBTRACK_HOME elsewhere"
-        )
 
 
 def _check_schema(conn: sqlite3.Connection, database: Path, *, allow_pending: bool) -> bool:

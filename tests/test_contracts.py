@@ -1,0 +1,94 @@
+"""Contracts other code and users rely on: the documented schema, import cost and layering."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sqlite3
+from pathlib import Path
+
+from conftest import REPO, run_python
+
+from nbtrack.paths import resolve_location
+from nbtrack.store.database import open_store
+
+HEAVY = ("pandas", "numpy", "plotly", "ipywidgets", "IPython", "jupyter_server", "sqlite_utils")
+
+
+def documented_columns() -> dict[str, set[str]]:
+    tables: dict[str, set[str]] = {}
+    current = None
+    for line in (REPO / "docs" / "schema.md").read_text().splitlines():
+        if line.startswith("### "):
+            current = line[4:].strip()
+            tables[current] = set()
+        elif current and (match := re.match(r"\| (\w+) \| [A-Z]+ \|", line)):
+            tables[current].add(match.group(1))
+    return tables
+
+
+def test_docs_schema_lists_every_table_and_column(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path)
+    open_store(location).close()
+    conn = sqlite3.connect(location.database)
+    actual = {
+        name: {c[1] for c in conn.execute(f"PRAGMA table_info({name})")}
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    assert documented_columns() == actual
+
+
+def test_import_nbtrack_pulls_in_nothing_heavy() -> None:
+    result = run_python(
+        "import sys, nbtrack\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+        "nbtrack.set_tracking_uri\n"  # a lazy attribute resolves without heavy imports too
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    assert result.stdout.split("\n")[:2] == ["[]", "[]"], result.stderr
+
+
+def test_logging_path_needs_no_pandas_or_sqlite_utils(tmp_path: Path) -> None:
+    # sqlite_utils imports pandas (0.35 s); the write path uses sqlite3 directly.
+    open_store(resolve_location(tmp_path)).close()  # migrate first (that does need sqlite_utils)
+    result = run_python(
+        "import sys, nbtrack\n"
+        f"nbtrack.set_tracking_uri({str(tmp_path)!r})\n"
+        "with nbtrack.start_run():\n"
+        "    nbtrack.log_metric('x', 1.0); nbtrack.log_param('a', 1)\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of nbtrack modules a file imports (relative imports resolved)."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                found.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("nbtrack")}
+
+
+def test_store_imports_nothing_above_it() -> None:
+    allowed = {"nbtrack.errors", "nbtrack.paths", "nbtrack.entities"}
+    for path in (REPO / "nbtrack" / "store").glob("*.py"):
+        outside = {m for m in imported_modules(path) if not m.startswith("nbtrack.store")} - allowed
+        assert not outside, f"{path.name} imports {sorted(outside)}: store/ must not import above it"
+
+
+def test_layering_check_catches_a_violation(tmp_path: Path) -> None:
+    # The check above must be able to fail: a store module importing the fluent API is caught.
+    fake = REPO / "nbtrack" / "store" / "_layering_probe.py"
+    fake.write_text("from ..fluent import start_run\n")
+    try:
+        assert "nbtrack.fluent" in imported_modules(fake)
+    finally:
+        fake.unlink()

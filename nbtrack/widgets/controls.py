@@ -1,0 +1,207 @@
+"""The widgets of a comparison and their wiring; the state lives in ``view.Comparison``.
+
+Layout, top to bottom: a header; the table's controls (filter, sort, groups,
+differences only, metric aggregate); the table page with a pager and the
+selection list; the curves with their switches; parallel coordinates; the
+param/metric scatter; the diff of two selected runs; restore.
+
+Handlers catch user mistakes (a bad filter) and show them in the message line
+instead of raising into the frontend, where a widget callback's traceback is
+easy to miss.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from ..errors import NbtrackError
+from .table import GROUPS, sortable_columns
+
+if TYPE_CHECKING:
+    from .view import Comparison
+
+_ORDER = {"best first": None, "ascending": False, "descending": True}
+_FULL = w.Layout(width="100%")
+
+
+class Controls:
+    """Builds the widget tree for ``comparison`` and forwards user actions to it."""
+
+    def __init__(self, comparison: Comparison) -> None:
+        self.c = comparison
+        self._syncing = False
+        opts = comparison.options
+        self.header = w.HTML(layout=_FULL)
+        self.message = w.HTML()
+        self.filter = w.Text(placeholder="filter, e.g. metrics.accuracy > 0.8 and params.model = 'svm'",
+                             value=comparison.runs.query.get("filter") or "", continuous_update=False,
+                             description="filter", layout=w.Layout(width="60%"))
+        self.refresh = w.Button(description="refresh", icon="refresh",
+                                tooltip="read the runs again (RUNNING runs' new points)")
+        self.sort = w.Dropdown(description="sort by", layout=w.Layout(width="280px"))
+        self.order = w.Dropdown(options=list(_ORDER), value="best first", layout=w.Layout(width="120px"))
+        self.groups = {g: w.Checkbox(value=g in opts.groups, description=g, indent=False,
+                                     layout=w.Layout(width="90px")) for g in GROUPS}
+        self.differences = w.Checkbox(value=opts.differences_only, description="differences only",
+                                      indent=False, layout=w.Layout(width="140px"))
+        self.aggregate = w.Dropdown(options=["last", "min", "max"], value=opts.aggregate,
+                                    description="values", layout=w.Layout(width="160px"))
+        self.table = w.HTML(layout=w.Layout(overflow="auto", max_height="520px", width="100%"))
+        self.prev = w.Button(description="◀", layout=w.Layout(width="40px"))
+        self.next = w.Button(description="▶", layout=w.Layout(width="40px"))
+        self.page = w.Label()
+        self.select = w.SelectMultiple(description="select", rows=8, layout=w.Layout(width="60%"))
+        self.clear = w.Button(description="clear selection")
+        self.metric = w.Dropdown(description="metric", layout=w.Layout(width="300px"))
+        self.log = w.Checkbox(description="log scale", indent=False, layout=w.Layout(width="100px"))
+        self.smoothing = w.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="smoothing",
+                                       continuous_update=False)
+        self.full = w.Checkbox(description="full series", indent=False, layout=w.Layout(width="110px"),
+                               tooltip="draw every point instead of min/max per bucket")
+        self.param = w.Dropdown(description="param", layout=w.Layout(width="300px"))
+        self.diff_a = w.Dropdown(description="diff", layout=w.Layout(width="300px"))
+        self.diff_b = w.Dropdown(description="with", layout=w.Layout(width="300px"))
+        self.diff = w.HTML(layout=_FULL)
+        self.restore_run = w.Dropdown(description="restore", layout=w.Layout(width="300px"))
+        self.restore = w.Button(description="code → new cell", icon="copy",
+                                tooltip="put this run's cell code into a new cell (set_next_input)")
+        self.restored = w.HTML()
+        self.outputs = {name: w.Output(layout=_FULL) for name in ("curves", "parcoords", "scatter")}
+        self.root = w.VBox([
+            self.header,
+            w.HBox([self.filter, self.refresh]),
+            w.HBox([self.sort, self.order, self.aggregate]),
+            w.HBox([*self.groups.values(), self.differences]),
+            self.message,
+            self.table,
+            w.HBox([self.prev, self.page, self.next]),
+            w.HBox([self.select, self.clear]),
+            w.HBox([self.metric, self.log, self.full, self.smoothing]),
+            self.outputs["curves"],
+            self.outputs["parcoords"],
+            self.param,
+            self.outputs["scatter"],
+            w.HBox([self.diff_a, self.diff_b]),
+            self.diff,
+            w.HBox([self.restore_run, self.restore]),
+            self.restored,
+        ], layout=_FULL)
+        self.root.add_class("nbtrack-compare")
+        for widget, handler in (
+            (self.filter, self._on_filter), (self.sort, self._on_sort), (self.order, self._on_sort),
+            (self.differences, self._on_groups), (self.aggregate, self._on_aggregate),
+            (self.select, self._on_select), (self.metric, self._on_metric), (self.log, self._on_curves),
+            (self.smoothing, self._on_curves), (self.full, self._on_curves), (self.param, self._on_param),
+            (self.diff_a, self._on_diff), (self.diff_b, self._on_diff),
+            *((box, self._on_groups) for box in self.groups.values()),
+        ):
+            widget.observe(self._guarded(handler), names="value")
+        self.refresh.on_click(lambda _: self._guarded(lambda _: self.c.refresh())(None))
+        self.prev.on_click(lambda _: self._guarded(lambda _: self._turn(-1))(None))
+        self.next.on_click(lambda _: self._guarded(lambda _: self._turn(1))(None))
+        self.clear.on_click(lambda _: self._guarded(lambda _: self.c.select([]))(None))
+        self.restore.on_click(lambda _: self._guarded(lambda _: self._on_restore())(None))
+
+    # --- state -> widgets -----------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Make every control show the comparison's state (without firing the handlers)."""
+        c = self.c
+        self._syncing = True
+        try:
+            columns = sortable_columns(c.runs)
+            self.sort.options = columns
+            self.sort.value = c.options.sort_by if c.options.sort_by in columns else None
+            self.metric.options = c.runs.metric_keys
+            self.metric.value = c.metric
+            self.metric.disabled = not c.runs.metric_keys
+            self.param.options = c.runs.param_keys
+            self.param.value = c.param
+            self.select.options = c.page_choices()
+            on_page = {v for _, v in self.select.options}
+            self.select.value = tuple(r for r in c.selected if r in on_page)
+            self.page.value = f"page {c.options.page + 1} of {c.view.pages} · {c.runs.size:,} runs"
+            self.prev.disabled = c.options.page == 0
+            self.next.disabled = c.options.page + 1 >= c.view.pages
+            labels = self.selected_choices()
+            for dropdown, pick in ((self.diff_a, 0), (self.diff_b, 1), (self.restore_run, 0)):
+                current = dropdown.value
+                dropdown.options = labels
+                values = [v for _, v in labels]
+                dropdown.value = current if current in values else (values[pick] if len(values) > pick
+                                                                    else None)
+        finally:
+            self._syncing = False
+
+    def selected_choices(self) -> list[tuple[str, str]]:
+        runs = self.c.runs
+        return [(f"{runs.names[runs.index_of(r)][:50]} ({r[:8]})", r) for r in self.c.selected]
+
+    def diff_pair(self) -> tuple[str, str] | None:
+        a, b = self.diff_a.value, self.diff_b.value
+        if a is None or b is None or a == b:
+            return None
+        return a, b
+
+    # --- widgets -> state -----------------------------------------------------------------
+
+    def _guarded(self, handler: Any) -> Any:
+        def run(change: Any) -> None:
+            if self._syncing:
+                return
+            try:
+                handler(change)
+                self.message.value = ""
+            except NbtrackError as error:  # a user mistake, e.g. a filter typo: say it, in place
+                self.message.value = f"<span style='color:#b3261e'>{html.escape(str(error))}</span>"
+        return run
+
+    def _on_filter(self, change: Any) -> None:
+        self.c.set_filter(change["new"].strip() or None)
+
+    def _on_sort(self, _: Any) -> None:
+        self.c.set_options(sort_by=self.sort.value, descending=_ORDER[self.order.value])
+
+    def _on_groups(self, _: Any) -> None:
+        groups = tuple(g for g, box in self.groups.items() if box.value)
+        self.c.set_options(groups=groups, differences_only=self.differences.value)
+
+    def _on_aggregate(self, change: Any) -> None:
+        self.c.set_options(aggregate=change["new"])
+
+    def _turn(self, delta: int) -> None:
+        page = min(max(0, self.c.options.page + delta), self.c.view.pages - 1)
+        self.c.set_options(page=page)
+
+    def _on_select(self, change: Any) -> None:
+        on_page = {v for _, v in self.select.options}
+        kept = [r for r in self.c.selected if r not in on_page]
+        self.c.select(kept + [r for r in self.c.runs.run_ids if r in set(change["new"])])
+
+    def _on_metric(self, change: Any) -> None:
+        if change["new"] is not None:
+            self.c.set_metric(change["new"])
+
+    def _on_curves(self, _: Any) -> None:
+        self.c.log_y, self.c.smoothing, self.c.full_series = (self.log.value, self.smoothing.value,
+                                                              self.full.value)
+        self.c.render(table=False, parcoords=False, scatter=False, diff=False, controls=False)
+
+    def _on_param(self, change: Any) -> None:
+        self.c.param = change["new"]
+        self.c.render(table=False, curves=False, parcoords=False, diff=False, controls=False)
+
+    def _on_diff(self, _: Any) -> None:
+        self.diff.value = self.c.diff_html()
+
+    def _on_restore(self) -> None:
+        run_id = self.restore_run.value
+        code = self.c.restore(run_id)
+        self.restored.value = (
+            "<small>Queued as a new cell: Jupyter adds it below the next cell you run (a button "
+            f"click is not a cell execution). Or run <code>cmp.restore({html.escape(repr(run_id))})"
+            "</code>.</small><pre style='background:#f7f7f7;padding:6px;max-height:200px;overflow:auto'>"
+            f"{html.escape(code)}</pre>")

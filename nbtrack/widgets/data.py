@@ -1,0 +1,182 @@
+"""The runs a comparison shows, read through ``nbtrack.store.queries`` only.
+
+``load_runs`` turns the ``compare()`` arguments into a ``RunSet``: the run
+table fetched column-wise (fast for 10,000 runs), the MLflow-shaped DataFrame
+that ``search_runs`` returns, and helpers to read metric values and curves.
+
+Example:
+    >>> import nbtrack, tempfile
+    >>> nbtrack.set_tracking_uri(tempfile.mkdtemp())
+    >>> with nbtrack.start_run(run_name="a"):
+    ...     nbtrack.log_metric("loss", 0.5)
+    >>> runs = load_runs(filter_string="metrics.loss < 1")
+    >>> runs.names, runs.metric_keys
+    (['a'], ['loss'])
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidInput, RunNotFound
+from ..fluent import flush, writer_store
+from ..store import queries
+from ..store.database import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Metric names whose smaller values are better; everything else is "higher is better".
+_LOWER_IS_BETTER = {
+    "loss", "error", "err", "mse", "rmse", "mae", "mape", "smape", "perplexity", "ppl", "time",
+    "latency", "duration", "seconds", "wer", "cer", "nll", "logloss", "distance", "cost", "regret",
+}
+AGGREGATES = ("last", "min", "max")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Guess a metric's direction from its name: ``val_loss`` → True, ``accuracy`` → False.
+
+    Example:
+        >>> lower_is_better("val/loss"), lower_is_better("f1_macro")
+        (True, False)
+    """
+    tokens = re.split(r"[^a-z0-9]+", metric.lower())
+    return any(t in _LOWER_IS_BETTER for t in tokens)
+
+
+@dataclass
+class RunSet:
+    """The runs of one comparison, as columns; ``frame`` is ``search_runs``' DataFrame for them."""
+
+    store: Store
+    table: queries.RunTable
+    frame: pd.DataFrame
+    query: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.table.pks)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return self.frame["run_id"].tolist()
+
+    @property
+    def names(self) -> list[str]:
+        return [a[3] or a[1][:8] for a in self.table.attributes]
+
+    @property
+    def statuses(self) -> list[str]:
+        return [a[4] for a in self.table.attributes]
+
+    @property
+    def metric_keys(self) -> list[str]:
+        return sorted(self.table.summaries)
+
+    @property
+    def param_keys(self) -> list[str]:
+        return sorted(self.table.params)
+
+    @property
+    def tag_keys(self) -> list[str]:
+        return sorted(self.table.tags)
+
+    def index_of(self, run_id: str) -> int:
+        positions = self.__dict__.get("_positions")
+        if positions is None:  # built once: lookups happen per selected run on every redraw
+            positions = self.__dict__["_positions"] = {r: i for i, r in enumerate(self.run_ids)}
+        return positions[run_id]
+
+    def pk_of(self, run_id: str) -> int:
+        return self.table.pks[self.index_of(run_id)]
+
+    def metric_values(self, key: str, aggregate: str = "last") -> np.ndarray:
+        """One float per run (NaN where the run lacks the metric or logged NaN)."""
+        if aggregate not in AGGREGATES:
+            raise InvalidInput(f"aggregate is one of {AGGREGATES}; got {aggregate!r}")
+        column = self.table.summaries.get(key)
+        if column is None:
+            return np.full(self.size, np.nan)
+        return np.array([math.nan if s is None else getattr(s, aggregate) for s in column], dtype=float)
+
+    def metric_counts(self, key: str) -> np.ndarray:
+        column = self.table.summaries.get(key, [None] * self.size)
+        return np.array([0 if s is None else s.count for s in column], dtype=np.int64)
+
+    def best_index(self, key: str, aggregate: str = "last") -> int | None:
+        """Row of the best value of ``key`` (direction from ``lower_is_better``), None if all NaN."""
+        values = self.metric_values(key, aggregate)
+        if not np.isfinite(values).any():
+            return None
+        return int(np.nanargmin(values) if lower_is_better(key) else np.nanargmax(values))
+
+    def series(self, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``(step, value)`` of one metric of one run, ordered by step; NaN kept as NaN."""
+        rows = queries.metric_series(self.store, self.pk_of(run_id), key)
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        values = np.array([math.nan if r[0] is None else r[0] for r in rows], dtype=float)
+        steps = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        return steps, values
+
+    def run(self, run_id: str):  # -> nbtrack.entities.Run, with code and inputs
+        return queries.get_run(self.store, run_id)
+
+
+def load_runs(
+    filter_string: str | None = None,
+    runs: Sequence[str] | None = None,
+    experiment: str | Sequence[str] | None = None,
+    *,
+    store: Store | None = None,
+    max_results: int | None = None,
+) -> RunSet:
+    """Read the runs ``compare()`` was asked for: a filter, explicit run ids, experiments.
+
+    ``experiment`` takes names or ids; ``runs`` keeps the given order when no
+    filter is set. Unknown experiment names or run ids raise ``InvalidInput``.
+    """
+    from ..search import runs_dataframe
+
+    flush()  # points logged a moment ago in this kernel are in the buffer, not yet on disk
+    store = store or writer_store()
+    experiment_ids = _experiment_ids(store, experiment)
+    pks = queries.select_run_pks(store, filter_string or None, experiment_ids, max_results=max_results)
+    if runs is not None:
+        if isinstance(runs, str):
+            runs = [runs]
+        wanted = []
+        for run_id in runs:
+            try:
+                wanted.append(queries.run_pk(store, str(run_id)))
+            except RunNotFound:
+                raise InvalidInput(f"no run {run_id!r} in this store; see nbtrack.search_runs()") from None
+        matching = set(pks)
+        pks = [pk for pk in dict.fromkeys(wanted) if pk in matching]
+    table = queries.run_table(store, pks)
+    query = {"filter": filter_string, "runs": list(runs) if runs is not None else None,
+             "experiment": experiment, "max_results": max_results}
+    return RunSet(store, table, runs_dataframe(table), query)
+
+
+def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:
+    if experiment is None:
+        return None
+    names = [experiment] if isinstance(experiment, (str, int)) else list(experiment)
+    ids = []
+    for name in names:
+        found = queries.get_experiment_by_name(store, str(name))
+        if found is not None:
+            ids.append(found.experiment_id)
+        elif str(name).isdigit():
+            ids.append(queries.get_experiment(store, str(name)).experiment_id)
+        else:
+            raise InvalidInput(f"no experiment named {name!r}; see nbtrack.search_experiments()")
+    return ids

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .fluent import current_run_store
+from .fluent import current_run
 from .store import artifacts as blobs
 from .store import writer
 
@@ -30,9 +30,9 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
         raise InvalidInput(f"log_artifact needs an existing file; {str(source)!r} is not one "
                            "(use log_artifacts for a folder)")
     destination = blobs.normalize_artifact_path(artifact_path, source.name)
-    store, pk, _ = current_run_store()
-    digest, size = blobs.put_file(store, source)
-    writer.record_artifacts(store, pk, [(destination, digest, size)])
+    run = current_run()
+    digest, size = blobs.put_file(run._store, source)
+    _record(run, [(destination, digest, size)])
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -40,23 +40,29 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     root = Path(local_dir)
     if not root.is_dir():
         raise InvalidInput(f"log_artifacts needs an existing folder; {str(root)!r} is not one")
-    store, pk, _ = current_run_store()
+    run = current_run()
     entries = []
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = file.relative_to(root).as_posix()
         destination = blobs.normalize_artifact_path(artifact_path, relative)
-        digest, size = blobs.put_file(store, file)
+        digest, size = blobs.put_file(run._store, file)
         entries.append((destination, digest, size))
-    writer.record_artifacts(store, pk, entries)
+    _record(run, entries)
 
 
 def log_bytes(data: bytes, artifact_file: str) -> str:
     """Store ``data`` as ``artifact_file``; returns its sha256 (used by snapshots too)."""
     destination = blobs.normalize_artifact_path(None, artifact_file)
-    store, pk, _ = current_run_store()
-    digest, size = blobs.put_bytes(store, data)
-    writer.record_artifacts(store, pk, [(destination, digest, size)])
+    run = current_run()
+    digest, size = blobs.put_bytes(run._store, data)
+    _record(run, [(destination, digest, size)])
     return digest
+
+
+def _record(run, entries: list[tuple[str, str, int]]) -> None:
+    # The blob is on disk already; the row pointing at it is queued with the run's writes.
+    pk = run._pk
+    run.submit(lambda conn: writer.insert_artifacts(conn, pk, entries))
 
 
 def log_text(text: str, artifact_file: str) -> None:

@@ -21,7 +21,7 @@ from .paths import current_location, resolve_location
 from .store import artifacts as blobs
 from .store import queries, writer
 from .store.database import Store
-from .store.metric_buffer import buffer_for
+from .store.metric_buffer import flush_all
 
 
 class Client:
@@ -35,8 +35,8 @@ class Client:
         self.tracking_uri = location.uri
 
     def _fresh(self) -> Store:
-        # Points this process logged but has not written yet are flushed before reading.
-        buffer_for(self._store.location).flush()
+        # What this process logged but has not written yet is flushed before reading.
+        flush_all()
         return self._store
 
     def get_run(self, run_id: str) -> Run:
@@ -63,11 +63,11 @@ class Client:
         )
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        return queries.list_artifacts(self._store, run_id, path)
+        return queries.list_artifacts(self._fresh(), run_id, path)
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
         """Copy a run's artifact (file or folder) to ``dst_path`` (a temp dir by default)."""
-        entries = queries.artifact_entries(self._store, run_id, path or None)
+        entries = queries.artifact_entries(self._fresh(), run_id, path or None)
         if not entries:
             raise InvalidInput(f"run {run_id} has no artifact at {path!r}; see list_artifacts()")
         root = Path(dst_path or tempfile.mkdtemp(prefix="nbtrack-artifacts-"))
@@ -78,7 +78,7 @@ class Client:
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted (hidden from searches); ``nbtrack gc`` removes it for good."""
-        writer.delete_run(self._store, run_id)
+        writer.delete_run(self._fresh(), run_id)
 
     def restore_run(self, run_id: str) -> None:
         writer.restore_run(self._store, run_id)

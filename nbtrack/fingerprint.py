@@ -108,11 +108,12 @@ def log_input(dataset: Any, name: str | None = None, context: str | None = None,
     Example:
         >>> nbtrack.log_input(train_df, name="reviews", context="train")  # doctest: +SKIP
     """
-    from .fluent import current_run_store
+    from .fluent import current_run
     from .store import writer
 
     described = dataset if isinstance(dataset, DatasetInput) else fingerprint(
         dataset, name=name, context=context, source=source)
-    store, pk, _ = current_run_store()
-    writer.log_input(store, pk, described)
+    run = current_run()
+    pk = run._pk
+    run.submit(lambda conn: writer.insert_input(conn, pk, described))
     return described

@@ -53,7 +53,8 @@ class ActiveRun:
     ``run.run_id`` is the id.
     """
 
-    def __init__(self, store: Store, created: writer.CreatedRun, parent: ActiveRun | None) -> None:
+    def __init__(self, store: Store, created: writer.CreatedRun, parent: ActiveRun | None,
+                 params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
         self._store = store
         self.run_id = created.run_id
         self._pk = created.pk
@@ -61,6 +62,10 @@ class ActiveRun:
         self._buffer = buffer_for(store.location)
         self._rows_append = self._buffer.rows.append  # bound once: the hot path is one call
         self._metric_keys: set[str] = set()
+        # What this run holds, as of the calls made here: writes are queued, so a changed
+        # param or a missing tag is caught at the call against these, not at flush time.
+        self._params: dict[str, str] = dict(params or {})
+        self._tags: dict[str, str] = dict(tags or {})
         self._ended = False
         self._buffer.open_runs.add(self.run_id)
         _all_open[self.run_id] = self
@@ -78,10 +83,10 @@ class ActiveRun:
         return self._store.location
 
     def to_run(self) -> Run:
-        """The run as stored now (pending metric points flushed first)."""
+        """The run as stored now (pending writes flushed first)."""
         from .store import queries
 
-        self._buffer.flush()
+        flush_all()
         return queries.get_run(self._store, self.run_id)
 
     def __enter__(self) -> ActiveRun:
@@ -112,13 +117,18 @@ class ActiveRun:
         if self._ended:
             return
         self._ended = True
-        try:
-            self._buffer.flush()
-        finally:
-            writer.end_run(self._store, self.run_id, status, error)
-            self._buffer.open_runs.discard(self.run_id)
-            _all_open.pop(self.run_id, None)
-            _last_run_id = self.run_id
+        # Queued behind the run's points: durable at the next flush (0.1 s), at any read in
+        # this process, or at exit. A process killed before then leaves it to crash detection.
+        end_time = writer.now_ms()
+        run_id = self.run_id
+        self._buffer.submit(lambda conn: writer.finish_run(conn, run_id, status, error, end_time))
+        self._buffer.open_runs.discard(run_id)
+        _all_open.pop(run_id, None)
+        _last_run_id = run_id
+
+    def submit(self, write) -> None:
+        """Queue a write of this run's (a function of a connection) behind its logged points."""
+        self._buffer.submit(write)
 
     def __repr__(self) -> str:
         return f"<ActiveRun run_id={self.run_id}>"
@@ -214,10 +224,13 @@ def start_run(
     if description is not None:
         checked_tags["mlflow.note.content"] = validation.tag_value("description", description)
     parent = stack[-1] if stack else None
+    params: dict[str, str] = {}
     if run_id is not None:
         created = _resume(store, run_id)
         if checked_tags:
             writer.set_tags(store, created.pk, checked_tags)
+        params = writer.existing_params(store.conn, created.pk)
+        checked_tags = writer.existing_tags(store.conn, created.pk)
     else:
         experiment = (
             str(experiment_id)
@@ -234,7 +247,7 @@ def start_run(
             parent_run_id=parent_run_id or (parent.run_id if parent else None),
             **capture,
         )
-    run = ActiveRun(store, created, parent)
+    run = ActiveRun(store, created, parent, params, checked_tags)
     _stack.set(stack + (run,))
     return run
 
@@ -273,7 +286,7 @@ def last_active_run() -> Run | None:
         return run.to_run()
     if _last_run_id is None:
         return None
-    return queries.get_run(writer_store(), _last_run_id)
+    return queries.get_run(read_store(), _last_run_id)
 
 
 def _current() -> ActiveRun:
@@ -361,7 +374,14 @@ def log_params(params: Mapping[str, Any]) -> None:
     """Record several params at once; a param that was logged with another value is refused."""
     checked = validation.checked_params(params)
     run = _current()
-    writer.log_params(run._store, run._pk, checked)
+    conflict = writer.param_conflict(run._params, checked)
+    if conflict:
+        raise InvalidInput(conflict)
+    new = {k: v for k, v in checked.items() if k not in run._params}
+    if new:
+        run._params.update(new)
+        pk = run._pk
+        run.submit(lambda conn: writer.insert_params(conn, pk, new))
 
 
 def set_tag(key: str, value: Any) -> None:
@@ -371,12 +391,19 @@ def set_tag(key: str, value: Any) -> None:
 def set_tags(tags: Mapping[str, Any]) -> None:
     checked = validation.checked_tags(tags)
     run = _current()
-    writer.set_tags(run._store, run._pk, checked)
+    run._tags.update(checked)
+    pk = run._pk
+    run.submit(lambda conn: writer.upsert_tags(conn, pk, checked))
 
 
 def delete_tag(key: str) -> None:
     run = _current()
-    writer.delete_tag(run._store, run._pk, validation.check_key(key, "tag"))
+    validation.check_key(key, "tag")
+    if key not in run._tags:
+        raise InvalidInput(f"no tag {key!r} on this run; nothing to delete")
+    del run._tags[key]
+    pk = run._pk
+    run.submit(lambda conn: writer.remove_tag(conn, pk, key))
 
 
 def flush() -> None:
@@ -384,10 +411,15 @@ def flush() -> None:
     flush_all()
 
 
-def current_run_store() -> tuple[Store, int, str]:
-    """(store, row key, run id) of the active run, starting one if none is (for artifacts, inputs)."""
-    run = _current()
-    return run._store, run._pk, run.run_id
+def current_run() -> ActiveRun:
+    """The active run, starting one if none is (for artifacts and inputs)."""
+    return _current()
+
+
+def read_store(location: StoreLocation | None = None) -> Store:
+    """The store, with everything this process logged written first: use it to read."""
+    flush_all()
+    return writer_store(location)
 
 
 def reset_state() -> None:

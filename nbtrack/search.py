@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .entities import Run, ViewType
 from .errors import InvalidInput
-from .fluent import current_experiment_name, writer_store
+from .fluent import current_experiment_name, read_store
 from .store import queries
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def search_runs(
     Example:
         >>> search_runs("params.alpha IN ('1', '2') OR metrics.f1 >= 0.9")  # doctest: +SKIP
     """
-    store = writer_store()
+    store = read_store()
     ids = list(experiment_ids or [])
     for name in experiment_names or []:
         experiment = queries.get_experiment_by_name(store, name)
@@ -92,13 +92,13 @@ def runs_dataframe(table: queries.RunTable) -> pd.DataFrame:
 
 def get_run(run_id: str) -> Run:
     """One run by id, with params, metrics (last values and summaries), tags and inputs."""
-    return queries.get_run(writer_store(), run_id)
+    return queries.get_run(read_store(), run_id)
 
 
 def search_experiments():
     """Every experiment in this store."""
-    return queries.list_experiments(writer_store())
+    return queries.list_experiments(read_store())
 
 
 def get_experiment_by_name(name: str):
-    return queries.get_experiment_by_name(writer_store(), name)
+    return queries.get_experiment_by_name(read_store(), name)

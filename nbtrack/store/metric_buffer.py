@@ -1,10 +1,13 @@
-"""The metric buffer: ``log_metric`` appends to memory, a background thread writes batches.
+"""The write buffer: logging appends to memory, a background thread writes batches.
 
 A training loop must not wait on SQLite (MLflow's SQLite backend spends about
-3 ms a call). So a call is one ``deque.append`` (thread-safe under the GIL),
-and one flusher thread per store drains the deque every ``FLUSH_INTERVAL``
-seconds, writing at most ``BATCH_ROWS`` points per transaction. ``flush()``
-drains synchronously; ``end_run`` and interpreter exit flush too.
+3 ms a call). So ``log_metric`` is one ``deque.append`` (thread-safe under the
+GIL), and one flusher thread per store drains the deque every ``FLUSH_INTERVAL``
+seconds, writing at most ``BATCH_ROWS`` points per transaction. Params, tags,
+inputs, artifact records and the end of a run go through ``ops`` (functions of
+a connection), applied after the points logged before them, in the same
+transaction: 500 short runs cost a few transactions, not 2,000. ``flush()``
+drains synchronously; every read in this process and interpreter exit flush too.
 
 A failed write warns once (``NbtrackWarning``) and keeps the rows for the next
 attempt: it never raises into the user's loop.
@@ -20,13 +23,17 @@ from __future__ import annotations
 
 import atexit
 import threading
+import sqlite3
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import warn_once
 from ..paths import StoreLocation
 from .database import Store, open_store
-from .writer import MetricRow, heartbeat, write_metrics
+from .writer import MetricRow, heartbeat, insert_metrics
+
+PendingWrite = Callable[[sqlite3.Connection], object]
 
 FLUSH_INTERVAL = 0.1  # seconds; another process sees a point within about this long
 BATCH_ROWS = 100_000  # the size threshold: one transaction never holds more
@@ -39,14 +46,20 @@ class MetricBuffer:
     def __init__(self, location: StoreLocation) -> None:
         self.location = location
         self.rows: deque[MetricRow] = deque()
+        self.ops: deque[PendingWrite] = deque()
         self.open_runs: set[str] = set()  # run ids whose heartbeat this process keeps
-        self._retry: list[MetricRow] = []  # a failed batch, written before anything newer
+        # A failed batch, written before anything newer.
+        self._retry: tuple[list[MetricRow], list[PendingWrite]] | None = None
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = False
         self._store: Store | None = None
         self._thread = threading.Thread(target=self._run, name="nbtrack-flusher", daemon=True)
         self._thread.start()
+
+    def submit(self, write: PendingWrite) -> None:
+        """Queue a write; it runs after every point logged before it, in the flusher's transaction."""
+        self.ops.append(write)
 
     def flush(self) -> None:
         """Write every pending point now; raises only if the store cannot be written at all."""
@@ -75,21 +88,41 @@ class MetricBuffer:
 
     def _drain(self, *, raise_errors: bool) -> None:
         with self._write_lock:
-            while self._retry or self.rows:
-                batch = self._retry or self._take(BATCH_ROWS)
-                self._retry = []
+            # Count ops before rows: every point logged before a queued op is then among
+            # the counted rows, so an op (say, a run's end) lands after its points.
+            op_count = len(self.ops)
+            row_count = len(self.rows)
+            while self._retry or row_count or op_count:
+                if self._retry:
+                    rows, ops = self._retry
+                else:
+                    rows = self._take(min(row_count, BATCH_ROWS))
+                    row_count -= len(rows)
+                    ops = self._take_ops(op_count) if not row_count else []
+                    op_count -= len(ops)
+                self._retry = None
                 try:
-                    write_metrics(self._writer_store(), batch)
+                    self._writer_store().write_retrying(lambda conn: self._apply(conn, rows, ops))
                 except Exception as exc:
-                    self._retry = batch  # keep them: nothing logged is dropped on a failed write
+                    self._retry = (rows, ops)  # keep them: nothing logged is dropped on a failed write
                     if raise_errors:
                         raise
                     warn_once(
                         f"flush:{self.location.database}",
-                        f"nbtrack could not write metrics to {self.location.database} ({exc}); "
-                        "they are kept in memory and retried; call nbtrack.flush() to see the error",
+                        f"nbtrack could not write to {self.location.database} ({exc}); the data is "
+                        "kept in memory and retried; call nbtrack.flush() to see the error",
                     )
                     return
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, rows: list[MetricRow], ops: list[PendingWrite]) -> None:
+        insert_metrics(conn, rows)
+        for op in ops:
+            op(conn)
+
+    def _take_ops(self, count: int) -> list[PendingWrite]:
+        popleft = self.ops.popleft
+        return [popleft() for _ in range(count)]
 
     def _take(self, limit: int) -> list[MetricRow]:
         rows = self.rows

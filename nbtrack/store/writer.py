@@ -121,14 +121,18 @@ def run_pk(store: Store, run_id: str) -> int:
 
 def end_run(store: Store, run_id: str, status: str | RunStatus, error: RunError | None = None) -> None:
     """Close a run with a terminal status (and the error that ended it, if any)."""
-    status = RunStatus(status)
-    store.write_retrying(
-        lambda conn: conn.execute(
-            """UPDATE runs SET status = ?, end_time = ?, error_type = ?, error_message = ?,
-                   error_traceback = ? WHERE run_id = ?""",
-            (status.value, now_ms(), error and error.type, error and error.message,
-             error and error.traceback, run_id),
-        )
+    end_time = now_ms()
+    store.write_retrying(lambda conn: finish_run(conn, run_id, status, error, end_time))
+
+
+def finish_run(conn: sqlite3.Connection, run_id: str, status: str | RunStatus,
+               error: RunError | None, end_time: int) -> None:
+    """The SQL of ending a run, inside the caller's transaction."""
+    conn.execute(
+        """UPDATE runs SET status = ?, end_time = ?, error_type = ?, error_message = ?,
+               error_traceback = ? WHERE run_id = ?""",
+        (RunStatus(status).value, end_time, error and error.type, error and error.message,
+         error and error.traceback, run_id),
     )
 
 
@@ -165,37 +169,52 @@ def log_params(store: Store, pk: int, params: Mapping[str, str]) -> None:
     (MLflow's rule: a param describes how the run was configured, it does not change)."""
 
     def insert(conn: sqlite3.Connection) -> None:
-        keys = list(params)
-        existing: dict[str, str] = {}
-        for chunk_start in range(0, len(keys), 500):
-            chunk = keys[chunk_start : chunk_start + 500]
-            marks = ",".join("?" * len(chunk))
-            existing.update(
-                conn.execute(
-                    f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks})", (pk, *chunk)
-                ).fetchall()
-            )
-        for key, value in params.items():
-            if key in existing and existing[key] != value:
-                raise InvalidInput(
-                    f"param {key!r} was already logged as {existing[key]!r}; a param cannot change "
-                    f"(new value {value!r}): log it under another key or start a new run"
-                )
-        conn.executemany(
-            "INSERT OR IGNORE INTO params (run, key, value) VALUES (?, ?, ?)",
-            [(pk, k, v) for k, v in params.items()],
-        )
+        conflict = param_conflict(existing_params(conn, pk, list(params)), params)
+        if conflict:
+            raise InvalidInput(conflict)
+        insert_params(conn, pk, params)
 
     store.write_retrying(insert)
 
 
+def existing_params(conn: sqlite3.Connection, pk: int, keys: Sequence[str] | None = None) -> dict[str, str]:
+    """A run's stored params (only ``keys`` when given)."""
+    if keys is None:
+        return dict(conn.execute("SELECT key, value FROM params WHERE run = ?", (pk,)).fetchall())
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(conn.execute(
+            f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks})", (pk, *chunk)).fetchall())
+    return found
+
+
+def param_conflict(existing: Mapping[str, str], params: Mapping[str, str]) -> str | None:
+    """The one-line refusal for a param whose value would change, or None."""
+    for key, value in params.items():
+        if key in existing and existing[key] != value:
+            return (f"param {key!r} was already logged as {existing[key]!r}; a param cannot change "
+                    f"(new value {value!r}): log it under another key or start a new run")
+    return None
+
+
+def insert_params(conn: sqlite3.Connection, pk: int, params: Mapping[str, str]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO params (run, key, value) VALUES (?, ?, ?)",
+                     [(pk, k, v) for k, v in params.items()])
+
+
 def set_tags(store: Store, pk: int, tags: Mapping[str, str]) -> None:
-    store.write_retrying(
-        lambda conn: conn.executemany(
-            "INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
-            [(pk, k, v) for k, v in tags.items()],
-        )
-    )
+    store.write_retrying(lambda conn: upsert_tags(conn, pk, tags))
+
+
+def upsert_tags(conn: sqlite3.Connection, pk: int, tags: Mapping[str, str]) -> None:
+    conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
+                     [(pk, k, v) for k, v in tags.items()])
+
+
+def existing_tags(conn: sqlite3.Connection, pk: int) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,)).fetchall())
 
 
 def delete_tag(store: Store, pk: int, key: str) -> None:
@@ -206,8 +225,18 @@ def delete_tag(store: Store, pk: int, key: str) -> None:
     store.write_retrying(delete)
 
 
+def remove_tag(conn: sqlite3.Connection, pk: int, key: str) -> None:
+    conn.execute("DELETE FROM tags WHERE run = ? AND key = ?", (pk, key))
+
+
 def write_metrics(store: Store, rows: Sequence[MetricRow]) -> None:
-    """Insert a batch of points and fold it into ``metric_summaries``.
+    """Insert a batch of points and fold it into ``metric_summaries`` (one transaction)."""
+    if rows:
+        store.write_retrying(lambda conn: insert_metrics(conn, rows))
+
+
+def insert_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
+    """The SQL of a metric batch, inside the caller's write transaction.
 
     ``rows`` are ``(run_pk, key, value, step, seconds)`` as the buffer holds them;
     seconds become MLflow's integer milliseconds in SQL, not in a Python loop.
@@ -215,19 +244,15 @@ def write_metrics(store: Store, rows: Sequence[MetricRow]) -> None:
     """
     if not rows:
         return
-
-    def insert(conn: sqlite3.Connection) -> None:
-        # Inside BEGIN IMMEDIATE no other writer can interleave, so the batch owns every
-        # rowid above the current maximum.
-        low = conn.execute("SELECT coalesce(max(rowid), 0) FROM metric_history").fetchone()[0]
-        conn.executemany(
-            "INSERT INTO metric_history (run, key, value, step, timestamp) "
-            "VALUES (?1, ?2, ?3, ?4, CAST(?5 * 1000 AS INTEGER))",
-            rows,
-        )
-        _fold_summaries(conn, rows, low)
-
-    store.write_retrying(insert)
+    # Inside BEGIN IMMEDIATE no other writer can interleave, so the batch owns every
+    # rowid above the current maximum.
+    low = conn.execute("SELECT coalesce(max(rowid), 0) FROM metric_history").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO metric_history (run, key, value, step, timestamp) "
+        "VALUES (?1, ?2, ?3, ?4, CAST(?5 * 1000 AS INTEGER))",
+        rows,
+    )
+    _fold_summaries(conn, rows, low)
 
 
 _SCAN_PER_PAIR_LIMIT = 8
@@ -297,36 +322,34 @@ ON CONFLICT (run, key) DO UPDATE SET
 
 
 def log_input(store: Store, pk: int, dataset: DatasetInput) -> None:
-    store.write_retrying(
-        lambda conn: conn.execute(
-            """INSERT OR REPLACE INTO inputs
-                   (run, name, context, digest, source, source_type, shape, schema, profile)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (pk, dataset.name, dataset.context or "", dataset.digest, dataset.source,
-             dataset.source_type,
-             None if dataset.shape is None else json.dumps(list(dataset.shape)),
-             None if dataset.schema is None else json.dumps(dict(dataset.schema)),
-             None if dataset.profile is None else json.dumps(dict(dataset.profile), default=str)),
-        )
+    store.write_retrying(lambda conn: insert_input(conn, pk, dataset))
+
+
+def insert_input(conn: sqlite3.Connection, pk: int, dataset: DatasetInput) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO inputs
+               (run, name, context, digest, source, source_type, shape, schema, profile)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (pk, dataset.name, dataset.context or "", dataset.digest, dataset.source,
+         dataset.source_type,
+         None if dataset.shape is None else json.dumps(list(dataset.shape)),
+         None if dataset.schema is None else json.dumps(dict(dataset.schema)),
+         None if dataset.profile is None else json.dumps(dict(dataset.profile), default=str)),
     )
 
 
 def record_artifacts(store: Store, pk: int, entries: Iterable[tuple[str, str, int]]) -> None:
     """Point ``(path, digest, size)`` entries of a run at blobs already on disk."""
     entries = list(entries)
+    store.write_retrying(lambda conn: insert_artifacts(conn, pk, entries))
+
+
+def insert_artifacts(conn: sqlite3.Connection, pk: int, entries: Sequence[tuple[str, str, int]]) -> None:
     now = now_ms()
-
-    def insert(conn: sqlite3.Connection) -> None:
-        conn.executemany(
-            "INSERT OR IGNORE INTO blobs (digest, size, created) VALUES (?, ?, ?)",
-            [(digest, size, now) for _, digest, size in entries],
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO artifacts (run, path, digest, size) VALUES (?, ?, ?, ?)",
-            [(pk, path, digest, size) for path, digest, size in entries],
-        )
-
-    store.write_retrying(insert)
+    conn.executemany("INSERT OR IGNORE INTO blobs (digest, size, created) VALUES (?, ?, ?)",
+                     [(digest, size, now) for _, digest, size in entries])
+    conn.executemany("INSERT OR REPLACE INTO artifacts (run, path, digest, size) VALUES (?, ?, ?, ?)",
+                     [(pk, path, digest, size) for path, digest, size in entries])
 
 
 def heartbeat(store: Store, run_ids: Iterable[str]) -> None:

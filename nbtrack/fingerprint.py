@@ -5,9 +5,10 @@ slow on large data. So nothing is hashed row by row in Python:
 
 - pandas DataFrame/Series: ``pandas.util.hash_pandas_object`` (vectorised, one
   uint64 per row, index included) digested with sha256, plus column names and
-  dtypes. Cost is linear in the frame's memory, in C: about 0.1 s for 10^7 cells.
-- numpy array: sha256 over the raw buffer (``memoryview`` of a C-contiguous copy
-  only when needed), plus dtype and shape.
+  dtypes. Linear in the frame's size, in C: measured 0.25 s for 1,000,000 rows x
+  11 columns (140 MB, ten float columns and one string column) on a shared 2-core machine.
+- numpy array: sha256 over the raw buffer (a C-contiguous copy only when needed),
+  plus dtype and shape: measured 0.08 s for a 128 MB float64 array.
 - a file: sha256 of its bytes, read in 1 MiB chunks.
 
 Example:

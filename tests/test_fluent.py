@@ -211,3 +211,18 @@ def test_reset_state_ends_open_runs() -> None:
     fluent.reset_state()
     assert nbtrack.active_run() is None
     assert nbtrack.get_run(run.run_id).info.status is RunStatus.KILLED
+
+
+def test_points_reach_another_connection_without_flush(nbtrack_home: Path) -> None:
+    """The background flusher alone makes points visible (every 0.1 s; polled, not timed)."""
+    import sqlite3
+    import time
+
+    with nbtrack.start_run():
+        nbtrack.log_metric("x", 1.0)
+        other = sqlite3.connect(nbtrack_home / "nbtrack.db")
+        deadline = time.monotonic() + 20
+        while other.execute("SELECT count(*) FROM metric_history").fetchone()[0] == 0:
+            assert time.monotonic() < deadline, "the flusher never wrote the point"
+            time.sleep(0.02)
+        other.close()

@@ -40,7 +40,7 @@ def test_block_that_raises_is_failed_with_error_kept_and_nothing_left_active() -
     with pytest.raises(ZeroDivisionError):
         with nbtrack.start_run(run_name="boom") as run:
             nbtrack.log_metric("before", 1.0)
-            1 / 0
+            1 / 0  # noqa: B018 - the failure under test
     stored = nbtrack.get_run(run.run_id)
     assert stored.info.status is RunStatus.FAILED
     assert stored.info.error.type == "ZeroDivisionError"

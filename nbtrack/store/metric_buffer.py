@@ -102,7 +102,7 @@ class MetricBuffer:
                     op_count -= len(ops)
                 self._retry = None
                 try:
-                    self._writer_store().write_retrying(lambda conn: self._apply(conn, rows, ops))
+                    self._writer_store().write_retrying(lambda conn, rows=rows, ops=ops: self._apply(conn, rows, ops))
                 except Exception as exc:
                     self._retry = (rows, ops)  # keep them: nothing logged is dropped on a failed write
                     if raise_errors:

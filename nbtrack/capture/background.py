@@ -1,0 +1,82 @@
+"""One background thread for capture work that must not delay the user's cell.
+
+Git state, package versions and reading the notebook file from disk can take
+tens of milliseconds. ``%%track`` queues them here; a job hands its rows to the
+run's write queue (``ActiveRun.submit``), so they reach the store in the core's
+flusher transaction, after the cell has returned. ``drain()`` waits for the
+queue to empty: ``%nbtrack`` commands, ``%unload_ext`` and interpreter exit call it,
+so what a user reads back is complete.
+
+A failing job warns once (``NbtrackWarning``) and the worker goes on.
+
+Example:
+    >>> worker = BackgroundWorker()
+    >>> worker.submit(lambda: None)
+    >>> worker.drain(timeout=5)
+    True
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+from collections.abc import Callable
+
+from ..errors import warn_once
+
+Job = Callable[[], None]
+
+
+class BackgroundWorker:
+    """A daemon thread running jobs in order; started on first use."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Job, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, job: Job, topic: str = "background") -> None:
+        """Queue ``job``; ``topic`` names it in the one warning a failure produces."""
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="nbtrack-capture",
+                                                    daemon=True)
+                    self._thread.start()
+        self._queue.put((job, topic))
+
+    def drain(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every queued job has run; False if ``timeout`` passed first."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        self._queue.put((done.set, "drain"))
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            job, topic = item
+            try:
+                job()
+            except Exception as exc:  # background capture never breaks the session
+                warn_once(f"capture:{topic}", f"nbtrack could not record the {topic}: {exc}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish queued jobs and end the thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+        self._thread = None
+
+
+worker = BackgroundWorker()
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    # Queued git/package/file records of the last cells are written before the kernel exits.
+    worker.stop(timeout=10.0)

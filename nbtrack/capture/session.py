@@ -1,0 +1,73 @@
+"""What ``%%track`` keeps between cells of one kernel: caches, the worker, the last summary.
+
+One :class:`TrackingSession` lives per shell while the extension is loaded. Every
+cache here is keyed so that its cost per cell stays flat as the session grows:
+history fragments by execution count, fingerprints by object, the notebook file
+by ``(path, mtime, size)``.
+
+Example:
+    >>> session = TrackingSession()
+    >>> session.static_tags()["nbtrack.python_version"].count(".")
+    2
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .background import worker as default_worker
+from .environment import GitProbe, PackageVersions, python_facts
+from .inputs import FULL_MAX_BYTES, FingerprintCache
+from .snapshot import HistorySnapshot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..display import RunSummary
+    from .recorder import CellRecording
+
+
+class TrackingSession:
+    """Per-kernel state of nbtrack's cell tracking."""
+
+    def __init__(self, full_max_bytes: int = FULL_MAX_BYTES) -> None:
+        self.history = HistorySnapshot()
+        self.fingerprints = FingerprintCache(full_max_bytes)
+        self.packages = PackageVersions()
+        self.git = GitProbe()
+        self.worker = default_worker
+        self.cell_ids: dict[int, str] = {}  # execution count -> frontend cell id
+        self.current: CellRecording | None = None  # the tracked cell running now
+        self.last_summary: RunSummary | None = None
+        # (ExecutionInfo of the enclosing cell, the body's exception), set by a failed %%track
+        self.pending_error: tuple[Any, BaseException] | None = None
+        self._disk: dict[str, tuple[int, int, str, int]] = {}  # path -> (mtime_ns, size, digest, size)
+
+    def static_tags(self) -> dict[str, str]:
+        return python_facts()
+
+    def disk_snapshot(self, store: Any, path: str, max_bytes: int) -> tuple[str, int] | None:
+        """``(digest, size)`` of the ``.ipynb`` at ``path``, stored once per version of the file.
+
+        Runs on the background worker. An unchanged file (same mtime and size) is not
+        read again; the blob store keeps one copy of identical bytes anyway.
+        """
+        from ..errors import warn_once
+        from ..store import artifacts as blobs
+
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None  # not saved yet, or the path went stale after a rename
+        cached = self._disk.get(path)
+        if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size) and \
+                blobs.blob_path(store, cached[2]).exists():
+            return cached[2], cached[3]
+        if stat.st_size > max_bytes:
+            warn_once("snapshot-size", f"nbtrack skipped the snapshot of {path}: "
+                                       f"{stat.st_size >> 20} MiB is over the {max_bytes >> 20} MiB limit")
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read()
+        digest, size = blobs.put_bytes(store, data)
+        self._disk[path] = (stat.st_mtime_ns, stat.st_size, digest, size)
+        return digest, size

@@ -13,6 +13,7 @@ one engine never imports another (the peers live in their own venv).
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -81,6 +82,13 @@ class Engine:
             conn.close()
 
 
+def _sqlite_copy(src: Path, dst: Path) -> None:
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
 class NbtrackEngine(Engine):
     """nbtrack's fluent API; the store is ``<dir>/nbtrack.db`` (schema: docs/schema.md)."""
 
@@ -135,7 +143,16 @@ class MlflowEngine(Engine):
         self.m = mlflow
         self.store = store
         self.experiment = experiment
+        # Creating an MLflow SQLite store runs its alembic migrations (seconds on a busy
+        # machine). Set-up is never timed, but it dominates a run of many short jobs, so the
+        # first job of a run saves its empty, migrated store and later jobs start from a copy.
+        template = Path(os.environ.get("NBTRACK_BENCH_MLFLOW_TEMPLATE", store / "template.db"))
+        if template.exists():
+            _sqlite_copy(template, self.db_path)
         mlflow.set_tracking_uri(f"sqlite:///{self.db_path}")
+        if not template.exists():
+            mlflow.search_experiments()  # creates and migrates the store
+            _sqlite_copy(self.db_path, template)
         # An explicit artifact root keeps MLflow from creating ./mlruns in the cwd.
         mlflow.create_experiment(experiment, artifact_location=(store / "artifacts").as_uri())
         mlflow.set_experiment(experiment)
@@ -179,8 +196,9 @@ class TrackioEngine(Engine):
     """trackio in local mode: TRACKIO_DIR (read at import) is set by run.py; one project per job."""
 
     name = module = "trackio"
-    count_sql = "SELECT count(*) FROM metrics WHERE metrics LIKE '%\"{key}\"%'"
-    probe_sql = f"SELECT count(*) FROM metrics WHERE metrics LIKE '%{PROBE_KEY}%'"
+    # `metrics` is a JSON blob, one row per log() call: LIKE needs it cast to text.
+    count_sql = "SELECT count(*) FROM metrics WHERE CAST(metrics AS TEXT) LIKE '%\"{key}\"%'"
+    probe_sql = f"SELECT count(*) FROM metrics WHERE CAST(metrics AS TEXT) LIKE '%{PROBE_KEY}%'"
 
     def open(self, store: Path, experiment: str = "bench") -> None:
         import trackio

@@ -93,7 +93,8 @@ def ensure_peer_venv() -> Path:
     return python
 
 
-def worker_env(tmp: Path) -> dict[str, str]:
+def worker_env(tmp: Path, root: Path | None = None) -> dict[str, str]:
+    """The environment of a worker whose scratch directory is ``tmp`` (``root``: the run's)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.pop("MLFLOW_TRACKING_URI", None)  # nbtrack honours it too; each job names its own store
@@ -105,6 +106,8 @@ def worker_env(tmp: Path) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # an empty migrated MLflow store, made by the first MLflow job (see engines.py)
+        "NBTRACK_BENCH_MLFLOW_TEMPLATE": str((root or tmp) / "mlflow-template.db"),
     })
     return env
 
@@ -159,7 +162,7 @@ def run_worker(python: Path, jobs: list[dict[str, Any]], tmp: Path) -> list[dict
     try:
         proc = subprocess.run(
             [str(python), "-m", "benchmarks.worker"], input=json.dumps({"jobs": jobs}),
-            capture_output=True, text=True, env=worker_env(wdir), cwd=wdir, timeout=timeout,
+            capture_output=True, text=True, env=worker_env(wdir, tmp), cwd=wdir, timeout=timeout,
         )
         out, err, code = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
@@ -183,8 +186,10 @@ def execute(jobs: list[dict[str, Any]], engines: dict[str, Path], quick: bool,
         for engine, python in engines.items():
             mine = [j for j in jobs if j["engine"] == engine]
             if mine:
-                _progress(f"{engine}: {len(mine)} jobs in one worker")
+                t0 = time.perf_counter()
                 results += run_worker(python, mine, tmp)
+                _progress(f"{engine}: {len(mine)} jobs in one worker, "
+                          f"{time.perf_counter() - t0:.1f} s")
         return results
     results = []
     for i, job in enumerate(jobs, 1):
@@ -262,6 +267,7 @@ def _cell(results: list[dict[str, Any]], bench: Benchmark) -> dict[str, Any]:
     if notes:
         cell["note"] = "; ".join(notes)
     cell["extra"] = [r["result"]["extra"] for r in ok]
+    cell["wall_s"] = [r.get("wall_s") for r in results]
     if len(ok) < len(results):
         failed = next(r for r in results if "result" not in r)
         cell["note"] = (cell.get("note", "") + f"; {len(results) - len(ok)} of {len(results)} "

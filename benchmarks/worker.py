@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     engine = make_engine(job["engine"])
     ctx = Context(store=store, params=job["params"], quick=job["quick"], repeat=job["repeat"])
     opened = False
+    started = time.perf_counter()
     try:
         if bench.needs_engine:
             engine.open(store)
@@ -46,6 +48,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                 engine.end_run()
             except Exception:
                 pass
+        out["wall_s"] = round(time.perf_counter() - started, 3)
     return out
 
 

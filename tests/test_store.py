@@ -167,3 +167,13 @@ def test_buffer_size_threshold_splits_transactions(nbtrack_home: Path, monkeypat
     chunk_sizes = [r[0] for r in conn.execute("SELECT count FROM metric_chunks")]
     assert sum(chunk_sizes) == 4500 and max(chunk_sizes) <= 1000
     assert nbtrack.get_run(run.run_id).data.metric_summaries["x"].count == 4500
+
+
+def test_readonly_open_of_a_folder_with_uri_characters(tmp_path: Path) -> None:
+    location = resolve_location(tmp_path / "odd ?#% name")
+    open_store(location).close()
+    reader = open_store(location, readonly=True)
+    assert reader.conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.conn.execute("DELETE FROM runs")
+    reader.close()

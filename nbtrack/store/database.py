@@ -116,7 +116,8 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
             raise StoreError(f"cannot create the store at {database.parent}: {exc.strerror}") from exc
     conn: sqlite3.Connection | None = None
     try:
-        conn = _connect(f"file:{database}?mode=ro", uri=True) if readonly else _connect(str(database))
+        # as_uri() percent-encodes, so a folder named "a?b#c%" still opens read-only.
+        conn = _connect(database.as_uri() + "?mode=ro", uri=True) if readonly else _connect(str(database))
         if readonly:
             _check_schema(conn, database, allow_pending=False)
         else:

@@ -127,12 +127,14 @@ class Controls:
             self.prev.disabled = c.options.page == 0
             self.next.disabled = c.options.page + 1 >= c.view.pages
             labels = self.selected_choices()
-            for dropdown, pick in ((self.diff_a, 0), (self.diff_b, 1), (self.restore_run, 0)):
-                current = dropdown.value
-                dropdown.options = labels
-                values = [v for _, v in labels]
-                dropdown.value = current if current in values else (values[pick] if len(values) > pick
-                                                                    else None)
+            values = [v for _, v in labels]
+            a, b, restore = self.diff_a.value, self.diff_b.value, self.restore_run.value
+            a = a if a in values else (values[0] if values else None)
+            b = b if b in values and b != a else next((v for v in values if v != a), None)
+            restore = restore if restore in values else a
+            for dropdown, value in ((self.diff_a, a), (self.diff_b, b), (self.restore_run, restore)):
+                dropdown.options = labels  # (this alone would pick the first option)
+                dropdown.value = value
         finally:
             self._syncing = False
 

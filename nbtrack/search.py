@@ -60,34 +60,51 @@ def search_runs(
         return queries.runs_by_pk(store, pks)
     if output_format != "pandas":
         raise InvalidInput(f"output_format is 'pandas' or 'list'; got {output_format!r}")
-    return runs_dataframe(queries.run_table(store, pks))
+    return runs_dataframe(store, pks)
 
 
-def runs_dataframe(table: queries.RunTable) -> pd.DataFrame:
-    """Build the MLflow-shaped DataFrame from a column-wise ``RunTable``."""
+_ATTRIBUTE_NAMES = ["id", "run_id", "experiment_id", "run_name", "status", "start_time", "end_time",
+                    "lifecycle_stage", "user_id", "parent_run_id", "notebook_path", "cell_id",
+                    "execution_count", "previous_run_id", "source", "code", "error_type",
+                    "error_message", "error_traceback", "host", "pid"]
+_SIDES = (("metric_summaries", "metrics."), ("params", "params."), ("tags", "tags."))
+
+
+def runs_dataframe(store, pks: Sequence[int]) -> pd.DataFrame:
+    """The MLflow-shaped DataFrame of runs ``pks``, in that order.
+
+    Every side table arrives pivoted by SQL (one wide row per run) and is aligned
+    to ``pks`` with ``reindex``, so no Python loop runs per param or metric.
+    """
     import pandas as pd
 
-    attributes = table.attributes
-    columns: dict[str, Any] = {
-        "run_id": [a[1] for a in attributes],
-        "experiment_id": [str(a[2]) for a in attributes],
-        "status": [a[4] for a in attributes],
-        "artifact_uri": [queries.artifact_uri(a[1]) for a in attributes],
-        "start_time": pd.to_datetime([a[5] for a in attributes], unit="ms", utc=True),
-        "end_time": pd.to_datetime([a[6] for a in attributes], unit="ms", utc=True),
-        "run_name": [a[3] for a in attributes],
-        "notebook_path": [a[10] for a in attributes],
-        "cell_id": [a[11] for a in attributes],
-        "parent_run_id": [a[9] for a in attributes],
-    }
-    for key in sorted(table.summaries):
-        columns[f"metrics.{key}"] = pd.array(
-            [None if s is None else s.last for s in table.summaries[key]], dtype="float64")
-    for key in sorted(table.params):
-        columns[f"params.{key}"] = table.params[key]
-    for key in sorted(table.tags):
-        columns[f"tags.{key}"] = table.tags[key]
-    return pd.DataFrame(columns)
+    with queries.selected_runs(store, pks) as selection:
+        attribute_rows = queries.run_attributes(store, selection)
+        sides = [(prefix, table, *queries.pivot(store, table, selection)) for table, prefix in _SIDES]
+    attributes = (pd.DataFrame.from_records(attribute_rows, columns=_ATTRIBUTE_NAMES)
+                  .set_index("id").reindex(pks).reset_index(drop=True))
+    frame = pd.DataFrame({
+        "run_id": attributes["run_id"],
+        "experiment_id": attributes["experiment_id"].map(str, na_action="ignore"),
+        "status": attributes["status"],
+        "artifact_uri": "nbtrack-artifacts:/" + attributes["run_id"],
+        "start_time": pd.to_datetime(attributes["start_time"], unit="ms", utc=True),
+        "end_time": pd.to_datetime(attributes["end_time"], unit="ms", utc=True),
+        "run_name": attributes["run_name"],
+        "notebook_path": attributes["notebook_path"],
+        "cell_id": attributes["cell_id"],
+        "parent_run_id": attributes["parent_run_id"],
+    })
+    parts = [frame]
+    for prefix, table, keys, rows in sides:
+        if not keys:
+            continue
+        side = pd.DataFrame.from_records(rows, columns=["id", *[prefix + k for k in keys]])
+        side = side.set_index("id").reindex(pks).reset_index(drop=True)
+        if table == "metric_summaries":
+            side = side.astype("float64")  # NULL (no value, or NaN) becomes NaN
+        parts.append(side)
+    return pd.concat(parts, axis=1) if len(parts) > 1 else frame
 
 
 def get_run(run_id: str) -> Run:

@@ -15,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..entities import (
@@ -215,15 +216,72 @@ def run_table(store: Store, pks: Sequence[int], *, include_code: bool = False) -
 
 def _chunked_rows(store: Store, query: str, pks: list[int]) -> Iterable[list[tuple]]:
     if len(pks) > _CHUNK * 4:
-        # A large selection: a temp table beats thousands of IN lists.
-        store.conn.execute("CREATE TEMP TABLE IF NOT EXISTS selected_runs (id INTEGER PRIMARY KEY)")
-        store.conn.execute("DELETE FROM temp.selected_runs")
-        store.conn.executemany("INSERT INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
-        yield store.conn.execute(query.format(marks="SELECT id FROM temp.selected_runs")).fetchall()
+        with selected_runs(store, pks) as selection:
+            yield store.conn.execute(query.format(marks=selection)).fetchall()
         return
     for start in range(0, len(pks), _CHUNK):
         chunk = pks[start : start + _CHUNK]
         yield store.conn.execute(query.format(marks=", ".join("?" * len(chunk))), chunk).fetchall()
+
+
+@contextlib.contextmanager
+def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
+    """A temp table holding ``pks``; yields SQL selecting them (``run IN (<that>)``).
+
+    Filled in one transaction: row by row in autocommit mode, 100,000 ids took seconds.
+    The temp database is private to this connection, so read-only stores allow it too.
+    """
+    conn = store.conn
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS selected_runs (id INTEGER PRIMARY KEY)")
+    conn.execute("BEGIN")
+    try:
+        conn.execute("DELETE FROM temp.selected_runs")
+        conn.executemany("INSERT OR IGNORE INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    yield "SELECT id FROM temp.selected_runs"
+
+
+# Which value each side table contributes to a wide row; fixed names, never user text.
+PIVOT_SOURCES = {"params": "value", "tags": "value", "metric_summaries": "last_value"}
+_PIVOT_WIDTH = 64  # keys per GROUP BY pass: each key is one CASE evaluated on every row
+
+
+def pivot(store: Store, table: str, selection: str) -> tuple[list[str], list[tuple]]:
+    """``(keys, rows)``: per selected run that has any key, ``(run, value of keys[0], ...)``.
+
+    ``selection`` is what ``selected_runs`` yields. The pivot happens in SQL, so
+    100,000 runs with 10 params cross into Python as 100,000 rows, not 1,000,000.
+    Keys are bound as parameters; ``table`` is one of ``PIVOT_SOURCES``. Rows come
+    in run order; callers realign them to their own order.
+    """
+    column = PIVOT_SOURCES[table]
+    conn = store.conn
+    # CROSS JOIN keeps the selection as the outer loop (SQLite has no statistics to choose
+    # it): a small selection seeks only its own runs instead of scanning the whole table.
+    join = f"FROM ({selection}) AS s CROSS JOIN {table} AS t ON t.run = s.id"
+    keys = [r[0] for r in conn.execute(f"SELECT DISTINCT t.key {join} ORDER BY t.key")]
+    if not keys:
+        return [], []
+    merged: dict[int, list] = {}
+    for start in range(0, len(keys), _PIVOT_WIDTH):
+        chunk = keys[start : start + _PIVOT_WIDTH]
+        cases = ", ".join([f"max(CASE WHEN t.key = ? THEN t.{column} END)"] * len(chunk))
+        rows = conn.execute(f"SELECT s.id, {cases} {join} GROUP BY s.id", chunk).fetchall()
+        if len(keys) <= _PIVOT_WIDTH:
+            return keys, rows
+        for run, *values in rows:
+            merged.setdefault(run, [None] * len(keys))[start : start + len(chunk)] = values
+    return keys, [(run, *values) for run, values in merged.items()]
+
+
+def run_attributes(store: Store, selection: str) -> list[tuple]:
+    """The ``RUN_COLUMNS`` rows (code left out) of the selected runs, in run order."""
+    columns = RUN_COLUMNS.replace("runs.code", "NULL")
+    return store.conn.execute(
+        f"SELECT {columns} FROM ({selection}) AS s CROSS JOIN runs ON runs.id = s.id").fetchall()
 
 
 def _nan(value: float | None) -> float:

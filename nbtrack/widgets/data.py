@@ -54,13 +54,19 @@ def lower_is_better(metric: str) -> bool:
 
 @dataclass
 class RunSet:
-    """The runs of one comparison, as columns; ``frame`` is ``search_runs``' DataFrame for them."""
+    """The runs of one comparison, as columns; ``frame`` is ``search_runs``' DataFrame for them,
+    built on first use (the view itself needs only the columns)."""
 
     store: Store
     table: queries.RunTable
-    frame: pd.DataFrame
     query: dict[str, Any] = field(default_factory=dict)
     _metric_cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        from ..search import runs_dataframe
+
+        return runs_dataframe(self.store, self.table.pks)
 
     @property
     def size(self) -> int:
@@ -68,7 +74,7 @@ class RunSet:
 
     @cached_property
     def run_ids(self) -> list[str]:
-        return self.frame["run_id"].tolist()
+        return [a[1] for a in self.table.attributes]
 
     @cached_property
     def names(self) -> list[str]:
@@ -150,8 +156,6 @@ def load_runs(
     ``experiment`` takes names or ids; ``runs`` keeps the given order when no
     filter is set. Unknown experiment names or run ids raise ``InvalidInput``.
     """
-    from ..search import runs_dataframe
-
     flush()  # points logged a moment ago in this kernel are in the buffer, not yet on disk
     store = store or reader_store()
     experiment_ids = _experiment_ids(store, experiment)
@@ -170,7 +174,7 @@ def load_runs(
     table = queries.run_table(store, pks)
     query = {"filter": filter_string, "runs": list(runs) if runs is not None else None,
              "experiment": experiment, "max_results": max_results}
-    return RunSet(store, table, runs_dataframe(table), query)
+    return RunSet(store, table, query)
 
 
 # --- FOR THE CORE: move into nbtrack/store/ -----------------------------------------------

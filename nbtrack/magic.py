@@ -39,11 +39,18 @@ from .errors import InvalidInput
 _NOT_AUTO = ("%%track", "%nbtrack", "%load_ext", "%unload_ext", "%reload_ext", "%config")
 
 
+def _unquote(text: str | None) -> str | None:
+    """IPython's magic-line parser keeps quotes (``-e 'my exp'`` gives ``'my exp'``): drop them."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 def _key_value(text: str, flag: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
+    key, sep, value = (_unquote(text) or "").partition("=")
     if not sep or not key.strip():
         raise UsageError(f"{flag} takes KEY=VALUE; got {text!r} (for example {flag} alpha=0.5)")
-    return key.strip(), value
+    return key.strip(), _unquote(value) or ""
 
 
 def _literal_or_text(value: str) -> Any:
@@ -106,21 +113,30 @@ class TrackMagics(Magics):
             acc = train(alpha)
         """
         args = parse_argstring(self.track, line)
+        args.name, args.experiment = _unquote(args.name), _unquote(args.experiment)
         analysis = analyze_cell(self._transformed(cell))
         options = self._options(args, analysis)
-        recording = CellRecording(self.session, self.shell, self._raw_cell(line, cell), cell, options,
-                                  analysis)
+        enclosing = self._pending[-1][0] if self._pending else None  # the cell this magic runs in
+        raw = getattr(enclosing, "raw_cell", None) or ""
+        if not raw.lstrip().startswith("%%track"):  # called as run_cell_magic(...) from code
+            raw = f"%%track {line}".rstrip() + "\n" + cell
+        recording = CellRecording(self.session, self.shell, raw, cell, options, analysis,
+                                  getattr(enclosing, "cell_id", None))
         with deferred_interrupts():
             tracking = recording.begin()
         self.shell.user_ns.update(options.bound_params)
-        enclosing = self._pending[-1][0] if self._pending else None  # the cell this magic runs in
         raised: BaseException | None = None
         error: BaseException | None = None
+        displayhook = self.shell.displayhook
+        outer_result = getattr(displayhook, "exec_result", None)
         try:
             result = self.shell.run_cell(cell, store_history=False)
             error = result.error_before_exec or result.error_in_exec
         except BaseException as exc:  # a shell that re-raises, or Ctrl-C outside the user's code
             raised = error = exc
+        finally:
+            # The nested run_cell cleared it; the summary must land in the enclosing cell's result.
+            displayhook.exec_result = outer_result
         with deferred_interrupts():
             summary = recording.finish(error) if tracking else None
         if raised is not None:
@@ -134,9 +150,6 @@ class TrackMagics(Magics):
             return self.shell.transform_cell(cell)
         except Exception:  # the body's own syntax error shows when it runs
             return cell
-
-    def _raw_cell(self, line: str, cell: str) -> str:
-        return f"%%track {line}".rstrip() + "\n" + cell
 
     def _options(self, args: Any, analysis: CellAnalysis) -> TrackOptions:
         """Turn parsed arguments into options, refusing every mistake before anything is recorded."""

@@ -1,10 +1,14 @@
-"""Run notebooks in a real kernel the way JupyterLab does: cell ids and the session path.
+"""Run notebooks in a real kernel the way JupyterLab does, and cells in a real IPython shell.
 
 Plain nbclient sends no ``cellId`` with an execute request and sets no
 ``JPY_SESSION_NAME``; JupyterLab does both, and ``%%track`` relies on them for
 lineage and the notebook path. :class:`LabLikeClient` adds
 ``metadata={"cellId": cell.id}`` to every execute_request, and :func:`run_notebook`
 starts the kernel with ``JPY_SESSION_NAME`` set to the notebook's absolute path.
+
+:func:`tracking_shell` is the in-process counterpart for magic tests: a real
+``InteractiveShell`` whose failing cells re-raise (as in jupysql's tests), so a test
+cannot pass while a cell printed a traceback.
 
 Example:
     >>> nb = run_notebook("notebooks/01-track-cells.ipynb", store=tmp_path)  # doctest: +SKIP
@@ -21,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,3 +95,30 @@ def run_notebook(path: str | Path, store: Path, *, allow_errors: bool = False, t
     finally:
         if helper is not None:
             helper.join(timeout=60)
+
+
+class ReraisingShell(InteractiveShell):
+    """InteractiveShell whose ``run_cell`` re-raises the cell's error (when ``reraise``)."""
+
+    reraise = True
+
+    def run_cell(self, raw_cell: str, store_history: bool = True, *args: Any, **kwargs: Any) -> Any:
+        # Cells of a test are "typed by the user": they go to history, as in a notebook.
+        result = super().run_cell(raw_cell, store_history, *args, **kwargs)
+        if self.reraise:
+            result.raise_error()
+        return result
+
+
+def tracking_shell() -> ReraisingShell:
+    """The process's shell, reset (fresh namespace, history and execution count), nbtrack loaded."""
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = ReraisingShell.instance(config=config)
+    shell.reraise = True
+    shell.run_line_magic("unload_ext", "nbtrack") if "nbtrack" in shell.extension_manager.loaded else None
+    shell.config.pop("TrackMagics", None)  # a test's %config must not leak into the next
+    shell.reset(new_session=True)
+    shell.execution_count = 1
+    shell.run_line_magic("load_ext", "nbtrack")
+    return shell

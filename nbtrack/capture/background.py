@@ -63,7 +63,10 @@ class BackgroundWorker:
             try:
                 job()
             except Exception as exc:  # background capture never breaks the session
-                warn_once(f"capture:{topic}", f"nbtrack could not record the {topic}: {exc}")
+                try:
+                    warn_once(f"capture:{topic}", f"nbtrack could not record the {topic}: {exc}")
+                except Exception:  # warnings turned into errors: the worker must live on
+                    pass
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish queued jobs and end the thread."""

@@ -115,6 +115,8 @@ class CellRecording:
         self._inputs: list[DatasetInput] = []
         self._notes: list[str] = []
         self.context: cell_context.CellContext | None = None
+        self.lineage: str | None = None
+        self._enclosing: CellRecording | None = None  # the tracked cell this one runs inside
 
     # --- before the cell --------------------------------------------------------------
 
@@ -129,6 +131,12 @@ class CellRecording:
         if ctx.notebook_path:
             tags["mlflow.source.name"] = ctx.notebook_path
         key = cell_context.lineage_key(ctx.cell_id, options.run_name, self.body)
+        outer = self.session.current
+        if outer is not None and outer.lineage is not None:
+            # A %%track nested in a tracked cell shares its cell id: key it under the outer cell.
+            key = f"{outer.lineage}/{cell_context.lineage_key(None, options.run_name, self.body)}"
+        self.lineage = key
+        self._enclosing = outer
         try:
             experiment_id = None
             if options.experiment:
@@ -187,7 +195,7 @@ class CellRecording:
             run.end(status, failure)
             self._end_children(status, failure)
             if self.session.current is self:
-                self.session.current = None
+                self.session.current = self._enclosing
         self._queue_background()
         return self._summary()
 

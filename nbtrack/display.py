@@ -78,7 +78,7 @@ class Changes:
         before = {d.name: d.digest for d in previous.inputs.dataset_inputs}
         data = tuple(sorted(d.name for d in current.inputs.dataset_inputs
                             if d.name in before and before[d.name] != d.digest))
-        code_changed = (previous.info.code or "").strip() != (current.info.code or "").strip()
+        code_changed = _body(previous.info.code) != _body(current.info.code)
         return cls(previous.info.run_id, params, deltas, code_changed, data)
 
     def lines(self) -> list[str]:
@@ -93,6 +93,14 @@ class Changes:
         if self.data_changed:
             parts.append("data changed: " + ", ".join(self.data_changed))
         return parts
+
+
+def _body(code: str | None) -> str:
+    """The code a cell ran: a changed ``%%track`` line (name, params) is not a code change."""
+    text = (code or "").strip()
+    if text.startswith("%%track"):
+        text = text.partition("\n")[2].strip()
+    return text
 
 
 def _signed(delta: float) -> str:

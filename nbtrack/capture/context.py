@@ -103,17 +103,19 @@ def resolve(shell: Any, ipython_cell_id: str | None = None) -> CellContext:
     context = frontend_context_for(cell_id)
     if context is not None:
         if context.notebook_path:
-            path, source = _absolute(context.notebook_path, path), "frontend"
+            # The frontend sends a path relative to the server root (and the root, when known).
+            absolute = getattr(context, "notebook_abspath", None)
+            path, source = absolute or _absolute(context.notebook_path), "frontend"
         content = context.notebook_content
     return CellContext(cell_id, path, getattr(shell, "execution_count", None), content, source)
 
 
-def _absolute(frontend_path: str, session_path: str | None) -> str:
-    """JupyterLab sends paths relative to the server root; anchor them like the session path."""
+def _absolute(frontend_path: str) -> str:
+    """A relative frontend path without a server root: the kernel's folder is the best anchor
+    (JupyterLab starts a kernel in its notebook's folder, so only the file name is kept)."""
     if os.path.isabs(frontend_path):
         return frontend_path
-    root = os.environ.get("JPY_SERVER_ROOT") or os.getcwd()
-    return os.path.normpath(os.path.join(root, frontend_path))
+    return os.path.join(os.getcwd(), os.path.basename(frontend_path))
 
 
 def lineage_key(cell_id: str | None, run_name: str | None, code: str) -> str:

@@ -14,6 +14,7 @@ import { requestAPI } from './request';
 import { ICellRuns, ICellsSummary, IRunSummary } from './tokens';
 
 const BADGE_CLASS = 'nbtrack-CellBadge';
+const ROW_CLASS = 'nbtrack-CellBadgeRow';
 
 function badgeText(run: IRunSummary, count: number): string {
   const parts = [run.status.toLowerCase()];
@@ -59,19 +60,23 @@ export class CellBadges {
   }
 
   private _draw(cell: Cell, run: IRunSummary | null, count: number, store: string): void {
-    let badge = cell.node.querySelector<HTMLButtonElement>(`:scope > .${BADGE_CLASS}`);
+    let row = cell.node.querySelector<HTMLElement>(`:scope > .${ROW_CLASS}`);
     if (run === null) {
-      badge?.remove();
+      row?.remove();
       return;
     }
-    if (!badge) {
-      badge = el('button', { class: BADGE_CLASS, type: 'button' });
+    if (!row) {
+      // A row of its own between the code and its output: the cell toolbar owns the top-right corner.
+      const badge = el('button', { class: BADGE_CLASS, type: 'button' });
       badge.addEventListener('click', event => {
         event.stopPropagation();
         void showCellHistory(cell, store);
       });
-      cell.node.appendChild(badge);
+      row = el('div', { class: ROW_CLASS }, badge);
+      const input = cell.node.querySelector(':scope > .jp-Cell-inputWrapper');
+      cell.node.insertBefore(row, input ? input.nextSibling : null);
     }
+    const badge = row.querySelector<HTMLButtonElement>(`.${BADGE_CLASS}`)!;
     badge.dataset.status = run.status;
     badge.textContent = badgeText(run, count);
     badge.title = `nbtrack: last run ${run.run_name} (${formatTime(run.start_time)}); click for this cell's history`;

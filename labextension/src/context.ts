@@ -4,6 +4,7 @@
  * path, its unsaved content, the cell id). The kernel side is
  * `nbtrack/capture/frontend.py`.
  */
+import { PageConfig } from '@jupyterlab/coreutils';
 import { Contents } from '@jupyterlab/services';
 import { Cell } from '@jupyterlab/cells';
 import { Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -46,7 +47,9 @@ function sendContext(
   const message: IFrontendContext = {
     notebook_path: contents.localPath(panel.context.path),
     notebook_content: panel.model.toJSON(),
-    cell_id: cell.model.id
+    cell_id: cell.model.id,
+    // The kernel cannot know the server root; with it, notebook_path becomes absolute.
+    server_root: PageConfig.getOption('serverRoot') || null
   };
   try {
     const comm = kernel.createComm(CONTEXT_COMM_TARGET);

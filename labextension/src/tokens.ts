@@ -132,6 +132,8 @@ export interface IFrontendContext {
   notebook_path: string;
   notebook_content: unknown;
   cell_id: string;
+  /** The server's root directory (absolute, maybe "~/..."): notebook_path is relative to it. */
+  server_root: string | null;
 }
 
 export const CONTEXT_COMM_TARGET = 'nbtrack.context';

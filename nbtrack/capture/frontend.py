@@ -4,7 +4,8 @@ The kernel cannot see the notebook's current path (``JPY_SESSION_NAME`` goes
 stale after a rename) or its unsaved edits. nbtrack's JupyterLab extension
 opens a comm with target ``nbtrack.context`` just before it sends the
 execute_request of a ``%%track`` cell; the comm's open message carries
-``{"notebook_path", "notebook_content", "cell_id"}``. Shell messages are
+``{"notebook_path", "notebook_content", "cell_id", "server_root"}``
+(``notebook_path`` is relative to ``server_root``, the server's root directory). Shell messages are
 handled in order, so the context has arrived by the time the cell runs.
 
 ``%%track`` calls :func:`register_comm_target` when the extension loads,
@@ -23,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -46,6 +48,20 @@ class FrontendContext:
     notebook_content: Mapping[str, Any] | None = field(repr=False)
     cell_id: str | None
     received_at: float
+    server_root: str | None = None  # absolute (or "~/..."); notebook_path is relative to it
+
+    @property
+    def notebook_abspath(self) -> str | None:
+        """``notebook_path`` anchored at ``server_root``, or None when either is unknown.
+
+        Example:
+            >>> parse_context({"notebook_path": "work/a.ipynb", "server_root": "/srv"}).notebook_abspath
+            '/srv/work/a.ipynb'
+        """
+        if not self.notebook_path or not self.server_root:
+            return None
+        root = os.path.expanduser(self.server_root)
+        return os.path.normpath(os.path.join(root, self.notebook_path))
 
 
 _latest: FrontendContext | None = None
@@ -140,9 +156,13 @@ def parse_context(data: Any, received_at: float | None = None) -> FrontendContex
         raise ValueError("notebook_content must be an nbformat object")
     if cell_id is not None and not isinstance(cell_id, str):
         raise ValueError("cell_id must be a string")
+    server_root = data.get("server_root")
+    if server_root is not None and not isinstance(server_root, str):
+        raise ValueError("server_root must be a string")
     return FrontendContext(
         notebook_path=path,
         notebook_content=content,
         cell_id=cell_id,
         received_at=time.time() if received_at is None else received_at,
+        server_root=server_root,
     )

@@ -48,7 +48,8 @@ export function keyValueTable(
 ): HTMLTableElement {
   const table = el('table', { class: className });
   for (const [key, value] of rows) {
-    table.appendChild(el('tr', {}, el('th', {}, key), el('td', {}, value)));
+    // The full key in a tooltip: long keys are cut with an ellipsis.
+    table.appendChild(el('tr', {}, el('th', { title: key }, key), el('td', {}, value)));
   }
   return table;
 }

@@ -153,3 +153,10 @@ def write_notebook(path: Path, cells: list[str]) -> None:
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
+
+
+def screenshot_output(page: Any, cell: int, name: str) -> Path:
+    """Screenshot cell ``cell``'s whole output area (the notebook scrolls inside its panel)."""
+    path = artifact(name)
+    page.locator(".jp-CodeCell").nth(cell).locator(".jp-Cell-outputArea").screenshot(path=str(path))
+    return path

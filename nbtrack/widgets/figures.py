@@ -57,7 +57,7 @@ def esc(text: object, limit: int = 60) -> str:
     text = str(text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return html.escape(text)
+    return html.escape(text, quote=False)  # plotly decodes &lt; &gt; &amp; but shows &quot; as is
 
 
 def _num(value: float) -> str:

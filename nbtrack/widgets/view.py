@@ -153,6 +153,10 @@ class Comparison:
         if table:
             self.ui.table.value = self.table_html()
             self.ui.header.value = self.header_html()
+        # With no runs, or no metric, the plots would be empty axes: hide them instead.
+        for name in ("curves", "parcoords", "scatter"):
+            self.ui.outputs[name].layout.display = None if self.metric else "none"
+        self.ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
         if curves:
             self.curves = load_curves(self.runs, self._selected[:MAX_CURVES], self.metric,
                                       smoothing=self.smoothing, full=self.full_series) if self.metric else []

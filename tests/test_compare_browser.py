@@ -1,0 +1,127 @@
+"""``nbtrack.compare()`` in a real JupyterLab driven through Debian's Chromium.
+
+Screenshots go to tests/artifacts/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbtrack
+from tests.browser_support import (artifact, chromium, jupyter_lab, open_notebook, run_all_cells,
+                                   save_notebook, screenshot_output, write_notebook)
+
+pytestmark = pytest.mark.browser
+
+XSS = {
+    "script": "<script>window.__xss = 'script'</script>",
+    "img": "<img src=x onerror=\"window.__xss = 'img'\">",
+    "link": "<a href=\"javascript:window.__xss = 'link'\">click me</a>",
+    "svg": "<svg onload=\"window.__xss = 'svg'\"></svg>",
+    "close": "</table></pre></svg><script>window.__xss = 'close'</script>",
+}
+PAYLOAD = " ".join(XSS.values())
+
+
+def _hostile_store(home: Path) -> None:
+    """Runs whose every user-controlled field carries script: names, params, tags, code, errors."""
+    nbtrack.set_tracking_uri(home)
+    nbtrack.set_experiment(f"exp {XSS['script']}")
+    for i, payload in enumerate(XSS.values()):
+        code = f"%%track\n# {payload}\nx = '{payload}'\n"
+        try:
+            with nbtrack.start_run(run_name=f"{payload} {i}", code=code, tags={"note": payload,
+                                   "javascript:void": f"javascript:alert({i})"},
+                                   notebook_path=f"{payload}.ipynb", cell_id=payload):
+                nbtrack.log_params({"payload": payload, "url": "javascript:window.__xss='p'", "i": i})
+                nbtrack.log_metric("javascript:loss", 1.0 / (i + 1))
+                for step in range(5):
+                    nbtrack.log_metric("loss", (i + 1) / (step + 1), step=step)
+                if i % 2:
+                    raise ValueError(payload)
+        except ValueError:
+            pass
+    nbtrack.flush()
+    nbtrack.set_tracking_uri(None)
+
+
+def _assert_inert(page, scope: str) -> None:
+    """Nothing ran, and the markup that would run is not in the DOM as elements."""
+    assert page.evaluate("() => window.__xss === undefined"), page.evaluate("() => window.__xss")
+    for selector in ("img[src='x']", "a[href^='javascript']", "svg[onload]", "[onerror]"):
+        assert page.locator(f"{scope} {selector}").count() == 0, selector
+    scripts = page.evaluate(f"""() => [...document.querySelectorAll('{scope} script')]
+                                       .map(s => s.textContent).filter(t => t.includes('__xss'))""")
+    assert scripts == []
+
+
+def _assert_markup_inert(markup: str) -> None:
+    """Parse the HTML as a browser would tokenise it: no script, handler, or external reference."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, attrs))
+
+    Collect().feed(markup)
+    tags = {tag for tag, _ in found}
+    assert not tags & {"script", "img", "a", "iframe", "object", "embed", "link", "style", "foreignobject"}
+    for tag, attrs in found:
+        for name, value in attrs:
+            assert not name.startswith("on"), (tag, name)
+            assert "javascript:" not in (value or "").lower() or name == "title", (tag, name, value)
+            assert name not in ("href", "src", "xlink:href"), (tag, name)
+
+
+def test_user_data_never_executes_in_live_view_static_html_or_nbconvert(tmp_path: Path):
+    home = tmp_path / "store"
+    _hostile_store(home)
+    root = tmp_path / "nb"
+    root.mkdir()
+    write_notebook(root / "hostile.ipynb", [
+        "import nbtrack\ncmp = nbtrack.compare(metric='loss')",
+        "cmp.ui.restore.click()\ncmp.ui.diff_a.options[:2]",
+    ])
+    dialogs: list[str] = []
+    with jupyter_lab(root, env={"NBTRACK_HOME": str(home)}) as lab, chromium(tmp_path / "profile") as ctx:
+        page = open_notebook(ctx, lab, "hostile.ipynb")
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        run_all_cells(page)
+        page.wait_for_selector(".nbtrack-compare .nbtrack-runs", timeout=60_000)
+        page.wait_for_selector(".nbtrack-compare .nbtrack-diff", timeout=30_000)
+        page.wait_for_timeout(1500)  # plots and late handlers
+        # the payload is on screen as text, in the table, the diff and the restored code
+        assert page.locator(".nbtrack-runs", has_text="<script>window.__xss").count() >= 1
+        assert page.locator(".nbtrack-diff", has_text="onerror=").count() == 1
+        # hovering every row and clicking the payload links there would be: nothing to click
+        _assert_inert(page, ".jp-Notebook")
+        screenshot_output(page, 0, "compare-hostile-live.png")
+        save_notebook(page)
+    assert dialogs == []
+
+    # The static half of the same output, alone in a page: what GitHub or VS Code would render.
+    saved = json.loads((root / "hostile.ipynb").read_text())
+    bundle = next(o["data"] for o in saved["cells"][0]["outputs"] if "text/html" in o.get("data", {}))
+    static_html = "".join(bundle["text/html"])
+    _assert_markup_inert(static_html)
+    html_file = tmp_path / "converted.html"
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output",
+                    str(html_file), str(root / "hostile.ipynb")], check=True, capture_output=True)
+    with chromium(tmp_path / "profile2") as ctx:
+        page = ctx.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.set_content(f"<html><body>{static_html}</body></html>")
+        _assert_inert(page, "body")
+        assert page.locator(".nbtrack-runs td", has_text="<img src=x").count() >= 1
+        page.goto(html_file.as_uri())
+        page.wait_for_selector(".nbtrack-compare-static .nbtrack-runs")
+        _assert_inert(page, ".jp-OutputArea")
+        page.screenshot(path=str(artifact("compare-hostile-nbconvert.png")), full_page=True)
+    assert dialogs == []

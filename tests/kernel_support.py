@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class LabLikeClient(NotebookClient):
-    """A NotebookClient whose execute requests carry the cell's id, as JupyterLab's do."""
+    """A NotebookClient whose execute requests carry the cell's id, as JupyterLab's do.
+
+    ``frontend_context(cell) -> dict | None``, when set, is sent as the ``nbtrack.context``
+    comm (what nbtrack's JupyterLab extension sends) just before the cell's request.
+    """
 
     _current_cell_id: str | None = None
+    _current_cell: Any = None
+    frontend_context: Callable[[Any], dict | None] | None = None
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
@@ -49,6 +56,11 @@ class LabLikeClient(NotebookClient):
                 "allow_stdin": kc.allow_stdin if allow_stdin is None else allow_stdin,
                 "stop_on_error": stop_on_error,
             }
+            context = self.frontend_context(self._current_cell) if self.frontend_context else None
+            if context is not None:
+                opened = kc.session.msg("comm_open", {"comm_id": uuid.uuid4().hex,
+                                                      "target_name": "nbtrack.context", "data": context})
+                kc.shell_channel.send(opened)  # shell messages are handled in order
             metadata = {"cellId": self._current_cell_id} if self._current_cell_id else {}
             msg = kc.session.msg("execute_request", content, metadata=metadata)
             kc.shell_channel.send(msg)
@@ -58,7 +70,7 @@ class LabLikeClient(NotebookClient):
         return kc
 
     async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
-        self._current_cell_id = cell.get("id")
+        self._current_cell_id, self._current_cell = cell.get("id"), cell
         return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
 
 
@@ -70,7 +82,8 @@ def kernel_env(store: Path, notebook: Path, **extra: str) -> dict[str, str]:
 
 
 def run_notebook(path: str | Path, store: Path, *, allow_errors: bool = False, timeout: int = 120,
-                 while_running: Callable[[LabLikeClient], None] | None = None) -> nbformat.NotebookNode:
+                 while_running: Callable[[LabLikeClient], None] | None = None,
+                 frontend_context: Callable[[Any], dict | None] | None = None) -> nbformat.NotebookNode:
     """Execute the notebook at ``path`` in a fresh kernel; return the executed notebook.
 
     ``while_running`` is called in a thread once the kernel is up (the interrupt test
@@ -80,6 +93,7 @@ def run_notebook(path: str | Path, store: Path, *, allow_errors: bool = False, t
     nb = nbformat.read(notebook, as_version=4)
     client = LabLikeClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                            resources={"metadata": {"path": str(notebook.parent)}})
+    client.frontend_context = frontend_context
     if while_running is None:
         return client.execute(env=kernel_env(store, notebook))
     helper: threading.Thread | None = None

@@ -277,6 +277,8 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(magics)
     ipython.events.register("pre_run_cell", magics._pre_run_cell)
     ipython.events.register("post_run_cell", magics._post_run_cell)
+    if magics.capture_packages:
+        magics.session.warm_up()
     try:
         from .capture import frontend
 

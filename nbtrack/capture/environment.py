@@ -50,7 +50,15 @@ class PackageVersions:
         self._seen: set[str] = set()
         self._versions: dict[str, str] = {}
         self._distributions: dict[str, list[str]] | None = None
+        self._text: tuple[int, bytes] | None = None  # (len(sys.modules), requirements bytes)
         self._lock = threading.Lock()
+
+    def requirements(self) -> bytes:
+        """:meth:`current` as ``requirements.txt`` bytes, rebuilt only when modules were imported."""
+        count = len(sys.modules)
+        if self._text is None or count != self._text[0]:
+            self._text = (count, requirements_text(self.current()).encode())
+        return self._text[1]
 
     def current(self) -> dict[str, str]:
         """``{distribution: version}`` for every imported third-party package, sorted by name."""

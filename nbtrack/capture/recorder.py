@@ -278,14 +278,11 @@ class CellRecording:
                 if state is not None:
                     tags.update(state.tags())
                     if state.dirty and state.diff:
-                        entries.append(("git/diff.patch", *blobs.put_bytes(store, state.diff)))
+                        entries.append(("git/diff.patch", *session.blob(store, state.diff)))
             if options.packages:
-                from .environment import requirements_text
-
-                versions = session.packages.current()
-                entries.append(("environment/requirements.txt",
-                                *blobs.put_bytes(store, requirements_text(versions).encode())))
-                tags["nbtrack.packages"] = str(len(versions))
+                requirements = session.packages.requirements()
+                entries.append(("environment/requirements.txt", *session.blob(store, requirements)))
+                tags["nbtrack.packages"] = str(requirements.count(b"\n"))
             if disk_path and disk_path.endswith(".ipynb"):
                 entry = session.disk_snapshot(store, disk_path, MAX_FILE_SNAPSHOT_BYTES)
                 if entry is not None:

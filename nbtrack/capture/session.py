@@ -41,9 +41,28 @@ class TrackingSession:
         # (ExecutionInfo of the enclosing cell, the body's exception), set by a failed %%track
         self.pending_error: tuple[Any, BaseException] | None = None
         self._disk: dict[str, tuple[int, int, str, int]] = {}  # path -> (mtime_ns, size, digest, size)
+        self._blobs: dict[tuple[int, int], tuple[bytes, tuple[str, int]]] = {}
 
     def static_tags(self) -> dict[str, str]:
         return python_facts()
+
+    def warm_up(self) -> None:
+        """Read package metadata on the worker now (a few hundred ms, once) rather than
+        while the first tracked cells run."""
+        self.worker.submit(self.packages.requirements, "package versions")
+
+    def blob(self, store: Any, data: bytes) -> tuple[str, int]:
+        """``(digest, size)`` of ``data`` in the blob store; the same bytes as last time are
+        neither hashed nor checked again (most runs repeat the last requirements and diff)."""
+        from ..store import artifacts as blobs
+
+        key = (id(data), len(data))
+        cached = self._blobs.get(key)
+        if cached is not None and cached[0] is data:
+            return cached[1]
+        stored = blobs.put_bytes(store, data)
+        self._blobs = {key: (data, stored)} if len(self._blobs) > 64 else {**self._blobs, key: (data, stored)}
+        return stored
 
     def disk_snapshot(self, store: Any, path: str, max_bytes: int) -> tuple[str, int] | None:
         """``(digest, size)`` of the ``.ipynb`` at ``path``, stored once per version of the file.

@@ -39,6 +39,8 @@ def format_table(report: dict[str, Any], engines: list[str]) -> str:
         if not c:
             return "—"
         status = c.get("status")
+        if status == "skip":  # the benchmark is not defined for this engine
+            return "—"
         if status != "ok":
             return status + footnote(c.get("reason", ""))
         if "text" in c:

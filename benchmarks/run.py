@@ -216,7 +216,7 @@ def aggregate(benches: list[Benchmark], results: list[dict[str, Any]],
             if engine in bench.extrapolate:
                 cells[engine] = _extrapolated(bench, engine, by_key, args)
             elif engine not in bench.engines:
-                cells[engine] = {"status": "n/a", "reason": "not run for this engine"}
+                cells[engine] = {"status": "skip", "reason": "not run for this engine"}
             elif engine in unavailable and (bench.uses_library or engine != "nbtrack"):
                 cells[engine] = {"status": "unavailable", "reason": unavailable[engine]}
             elif mine:

@@ -69,6 +69,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       sidebar.setStore(storeOf(panel), panel ? PathExt.basename(panel.context.path) : '');
     };
     tracker.currentChanged.connect(showCurrent);
+    // A renamed or moved notebook may now sit next to another store.
+    tracker.widgetAdded.connect((_, panel) => panel.context.pathChanged.connect(showCurrent));
     labShell?.currentChanged.connect(showCurrent);
     showCurrent();
 

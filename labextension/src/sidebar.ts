@@ -87,17 +87,18 @@ export class RunsPanel extends Widget {
   }
 
   setStore(store: string | null, notebookName = ''): void {
+    const label =
+      store === null
+        ? 'Open a notebook to see its runs.'
+        : `${notebookName} · store ${store === '' ? '.' : store}/.nbtrack`;
+    this._storeLabel.textContent = label;
     if (store === this._store) {
-      return;
+      return; // same store (maybe a renamed notebook): keep the list and the selection
     }
     this._store = store;
     this._selected.clear();
     this._detailId = null;
     this._shown = PAGE;
-    this._storeLabel.textContent =
-      store === null
-        ? 'Open a notebook to see its runs.'
-        : `${notebookName} · store ${store === '' ? '.' : store}/.nbtrack`;
     clear(this._detail);
     void this.refresh();
   }

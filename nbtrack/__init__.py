@@ -5,16 +5,14 @@ names below load their modules on first use.
 
 Example:
     >>> import nbtrack
-    >>> nbtrack.__version__
-    '0.1.0'
+    >>> nbtrack.__version__ == __import__("importlib.metadata").metadata.version("nbtrack")
+    True
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
-
-__version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -57,6 +55,12 @@ __all__ = sorted(_EXPORTS) + ["__version__", "load_ipython_extension", "unload_i
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # From the installed metadata (itself from labextension/package.json): one source.
+        from importlib.metadata import version
+
+        globals()["__version__"] = value = version("nbtrack")
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
@@ -67,6 +71,16 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt extension (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "nbtrack"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The server half: REST endpoints under ``/nbtrack/api/``."""
+    return [{"module": "nbtrack.server"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:

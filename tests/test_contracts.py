@@ -92,3 +92,13 @@ def test_layering_check_catches_a_violation(tmp_path: Path) -> None:
         assert "nbtrack.fluent" in imported_modules(fake)
     finally:
         fake.unlink()
+
+
+def test_version_is_single_sourced_from_package_json() -> None:
+    import json
+    from importlib.metadata import version
+
+    import nbtrack
+
+    package = json.loads((REPO / "labextension" / "package.json").read_text())
+    assert nbtrack.__version__ == version("nbtrack") == package["version"]

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from tests.browser_support import (artifact, chromium, jupyter_lab, open_notebook, run_all_cells,
-                                   save_notebook, screenshot_output, write_notebook)
+from tests.browser_support import (artifact, chromium, open_notebook, run_all_cells, save_notebook,
+                                   screenshot_output, write_notebook)
+from tests.lab.server import running_lab
 
 pytestmark = pytest.mark.browser
 
@@ -81,16 +82,14 @@ def _assert_markup_inert(markup: str) -> None:
 
 
 def test_user_data_never_executes_in_live_view_static_html_or_nbconvert(tmp_path: Path):
-    home = tmp_path / "store"
-    _hostile_store(home)
-    root = tmp_path / "nb"
-    root.mkdir()
+    root = tmp_path / "root"
+    _hostile_store(root / ".nbtrack")  # the kernel's default store: .nbtrack/ in its cwd
     write_notebook(root / "hostile.ipynb", [
         "import nbtrack\ncmp = nbtrack.compare(metric='loss')",
         "cmp.ui.restore.click()\ncmp.ui.diff_a.options[:2]",
     ])
     dialogs: list[str] = []
-    with jupyter_lab(root, env={"NBTRACK_HOME": str(home)}) as lab, chromium(tmp_path / "profile") as ctx:
+    with running_lab(tmp_path) as lab, chromium(tmp_path / "profile") as ctx:
         page = open_notebook(ctx, lab, "hostile.ipynb")
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         run_all_cells(page)

@@ -122,8 +122,7 @@ class TrackMagics(Magics):
             raw = f"%%track {line}".rstrip() + "\n" + cell
         recording = CellRecording(self.session, self.shell, raw, cell, options, analysis,
                                   getattr(enclosing, "cell_id", None))
-        with deferred_interrupts():
-            tracking = recording.begin()
+        tracking = self._begin(recording)
         self.shell.user_ns.update(options.bound_params)
         raised: BaseException | None = None
         error: BaseException | None = None
@@ -144,6 +143,17 @@ class TrackMagics(Magics):
         if error is not None and enclosing is not None:
             self.session.pending_error = (enclosing, error)  # its cell fails too: _post_run_cell
         return summary if self.show_summary and not args.quiet else None
+
+    @staticmethod
+    def _begin(recording: CellRecording) -> bool:
+        """Open the run; an interrupt held back meanwhile ends it KILLED before it propagates."""
+        try:
+            with deferred_interrupts():
+                return recording.begin()
+        except KeyboardInterrupt as exc:
+            with deferred_interrupts():
+                recording.finish(exc)
+            raise
 
     def _transformed(self, cell: str) -> str:
         try:
@@ -245,8 +255,7 @@ class TrackMagics(Magics):
                                git=self.capture_git, packages=self.capture_packages, source="cell-auto")
         recording = CellRecording(self.session, self.shell, info.raw_cell, info.raw_cell, options,
                                   analysis, getattr(info, "cell_id", None))
-        with deferred_interrupts():
-            return recording if recording.begin() else None
+        return recording if self._begin(recording) else None
 
     def _post_run_cell(self, result: Any) -> None:
         recording = None

@@ -246,3 +246,19 @@ def test_run_table_and_durations():
     assert table._repr_html_().count("<tr>") == 2
     assert repr(RunTable([])) == "(no runs)"
     assert format_duration(3_600_000 * 2 + 60_000) == "2 h 1 min"
+
+
+def test_interrupts_are_held_until_bookkeeping_is_done():
+    import os
+    import signal
+
+    from nbtrack.capture.recorder import deferred_interrupts
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal has arrived by now; nothing was raised yet
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

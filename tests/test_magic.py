@@ -354,3 +354,19 @@ def test_tracking_shell_history_is_real(ip):
     ip.run_cell("%%track\nq = 1\n")
     assert ip.history_manager.input_hist_raw[-1] == "%%track\nq = 1"
     assert Path(fluent.read_store().location.database).exists()
+
+
+def test_missing_git_warns_once_and_the_cell_goes_on(ip, tmp_path, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    ip.user_ns["__session__"] = str(tmp_path / "nb.ipynb")
+    worker = ip.magics_manager.registry["TrackMagics"].session.worker
+    with pytest.warns(nbtrack.errors.NbtrackWarning, match="could not run git") as record:
+        summary = ip.run_cell("%%track\nafter = 1\n").result
+        ip.run_line_magic("config", "TrackMagics.capture_git = True")
+        ip.run_cell("%%track -p again=1\nafter = 2\n", cell_id="another")
+        worker.drain()
+    assert len([w for w in record if "git" in str(w.message)]) == 1
+    assert ip.user_ns["after"] == 2
+    assert run_of(summary).info.status is RunStatus.FINISHED

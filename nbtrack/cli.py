@@ -182,10 +182,9 @@ def experiments(output_format: str, store_uri: str | None) -> None:
 
     with open_store(_location(store_uri)) as store:
         found = queries.list_experiments(store)
-        counts = dict(store.conn.execute(
-            "SELECT experiment_id, count(*) FROM runs WHERE lifecycle_stage = 'active' GROUP BY experiment_id"))
+        counts = queries.experiment_run_counts(store)
     _emit(["experiment_id", "name", "runs"],
-          [[e.experiment_id, e.name, counts.get(int(e.experiment_id), 0)] for e in found], output_format)
+          [[e.experiment_id, e.name, counts.get(e.experiment_id, (0, None))[0]] for e in found], output_format)
 
 
 @main.command()

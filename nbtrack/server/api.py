@@ -23,7 +23,6 @@ import json
 import mimetypes
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +83,7 @@ def reading(
     """
     location = store_location(root, store)
     opened = open_store(location, readonly=True)
-    deadline = time.monotonic() + time_limit
-    # SQLite calls this every N virtual-machine steps; a true return aborts the statement.
-    opened.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    opened.set_time_limit(time_limit)
     try:
         yield opened
     except sqlite3.OperationalError as exc:
@@ -102,13 +99,7 @@ def reading(
 def list_experiments(root: str, store: str) -> dict[str, Any]:
     """Experiments of the store with their run counts, most recently active first."""
     with reading(root, store) as st:
-        counts = {
-            str(eid): (count, last)
-            for eid, count, last in st.conn.execute(
-                "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
-                "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
-            )
-        }
+        counts = queries.experiment_run_counts(st)
         experiments = [e for e in queries.list_experiments(st) if e.lifecycle_stage == "active"]
     rows = [
         {
@@ -256,20 +247,10 @@ def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, A
     if not ids:
         return {"cells": {}}
     with reading(root, store) as st:
-        marks = ",".join("?" * len(ids))
-        # Not in nbtrack.store.queries yet: the newest run of each cell in one statement.
-        # The runs_by_cell index (cell_id, start_time) serves both the count and the newest row.
-        rows = st.conn.execute(
-            f"""SELECT cell_id, COUNT(*),
-                       (SELECT x.id FROM runs x WHERE x.cell_id = runs.cell_id
-                        AND x.lifecycle_stage = 'active' ORDER BY x.start_time DESC, x.id DESC LIMIT 1)
-                FROM runs WHERE cell_id IN ({marks}) AND lifecycle_stage = 'active'
-                GROUP BY cell_id""",
-            ids,
-        ).fetchall()
-        runs = queries.runs_by_pk(st, [pk for _, _, pk in rows])
+        latest = queries.latest_run_per_cell(st, ids)
+        runs = queries.runs_by_pk(st, [pk for _, pk in latest.values()])
         names = _experiment_names(st)
-    counts = {cell: count for cell, count, _ in rows}
+    counts = {cell: count for cell, (count, _) in latest.items()}
     return {
         "cells": {
             run.info.cell_id: {

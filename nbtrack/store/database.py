@@ -53,6 +53,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def set_time_limit(self, seconds: float) -> None:
+        """Interrupt any statement still running ``seconds`` from now (``sqlite3.OperationalError:
+        interrupted``). SQLite calls the handler every 10,000 VM steps; true aborts."""
+        deadline = time.monotonic() + seconds
+        self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+
     def __enter__(self) -> "Store":
         return self
 

@@ -388,3 +388,35 @@ def lineage(store: Store, run_id: str) -> list[Run]:
         current = row[0]
     pks = [run_pk(store, r) for r in chain]
     return runs_by_pk(store, pks)
+
+
+def experiment_run_counts(store: Store) -> dict[str, tuple[int, int | None]]:
+    """Per experiment id: (active runs, start time of the newest)."""
+    return {
+        str(eid): (count, last)
+        for eid, count, last in store.conn.execute(
+            "SELECT experiment_id, count(*), max(start_time) FROM runs "
+            "WHERE lifecycle_stage = 'active' GROUP BY experiment_id")
+    }
+
+
+def latest_run_per_cell(store: Store, cell_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per cell id: (number of active runs, row key of the newest), in one statement per 900 ids.
+
+    The ``runs_by_cell`` index (cell_id, start_time) serves both the count and the newest row.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    ids = list(cell_ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for cell, count, pk in store.conn.execute(
+            f"""SELECT cell_id, count(*),
+                       (SELECT x.id FROM runs x WHERE x.cell_id = runs.cell_id
+                        AND x.lifecycle_stage = 'active' ORDER BY x.start_time DESC, x.id DESC LIMIT 1)
+                FROM runs WHERE cell_id IN ({marks}) AND lifecycle_stage = 'active'
+                GROUP BY cell_id""",
+            chunk,
+        ):
+            found[cell] = (count, pk)
+    return found

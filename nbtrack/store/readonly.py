@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from ..errors import ReadOnlyQueryError
@@ -56,10 +55,8 @@ def run_readonly_sql(
     """Run one read-only statement; refuse writes; stop at ``row_cap`` rows or ``time_limit`` s."""
     store = open_store(location, readonly=True)
     conn = store.conn
-    deadline = time.monotonic() + time_limit
     conn.set_authorizer(_authorize)
-    # Called every 10k VM steps; a non-zero return interrupts the statement.
-    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    store.set_time_limit(time_limit)
     try:
         cursor = conn.execute(sql, params)
         rows = cursor.fetchmany(row_cap + 1)

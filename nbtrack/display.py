@@ -174,7 +174,7 @@ class RunTable:
     def rows(self) -> list[tuple[str, ...]]:
         import datetime
 
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for run in self.runs:
             info, data = run.info, run.data
             start = datetime.datetime.fromtimestamp(info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")

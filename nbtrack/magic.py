@@ -32,7 +32,7 @@ from . import fluent, validation
 from .capture.cell import CellAnalysis, analyze_cell
 from .capture.recorder import CellRecording, TrackOptions, deferred_interrupts
 from .capture.session import TrackingSession
-from .display import RunSummary, RunTable
+from .display import RunSummary
 from .errors import InvalidInput
 
 # Cells auto-tracking leaves alone: nbtrack's own commands and extension/config lines.
@@ -81,6 +81,8 @@ class TrackMagics(Magics):
     capture_git = Bool(True, help="Record git commit, branch, dirty state and diff.").tag(config=True)
     capture_packages = Bool(True, help="Record versions of imported packages.").tag(config=True)
     show_summary = Bool(True, help="Show the run summary after a tracked cell.").tag(config=True)
+
+    shell: Any  # an InteractiveShell once registered (Magics types it as optional)
 
     def __init__(self, shell: Any, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -259,7 +261,8 @@ class TrackMagics(Magics):
 
     def _post_run_cell(self, result: Any) -> None:
         recording = None
-        if self._pending and result is not None and self._pending[-1][0] is result.info:
+        if self._pending and (result is None or self._pending[-1][0] is result.info):
+            # None: ipykernel cancelled an async cell; its pre_run_cell entry is the last one.
             _, recording = self._pending.pop()
         pending = self.session.pending_error
         if pending is not None and result is not None and pending[0] is result.info:
@@ -267,7 +270,8 @@ class TrackMagics(Magics):
             if result.success:
                 result.error_in_exec = pending[1]  # the %%track body failed: so does its cell
         if recording is not None:
-            error = None if result is None else (result.error_before_exec or result.error_in_exec)
+            error = (KeyboardInterrupt("the cell was cancelled") if result is None
+                     else result.error_before_exec or result.error_in_exec)
             with deferred_interrupts():
                 summary = recording.finish(error)
             if summary is not None and self.show_summary:

@@ -255,10 +255,9 @@ def test_interrupts_are_held_until_bookkeeping_is_done():
     from nbtrack.capture.recorder import deferred_interrupts
 
     finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal has arrived by now; nothing was raised yet
-            finished.append(True)
+    with pytest.raises(KeyboardInterrupt), deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal has arrived by now; nothing was raised yet
+        finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

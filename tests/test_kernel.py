@@ -13,6 +13,7 @@ from kernel_support import REPO, run_notebook
 from nbclient.exceptions import CellExecutionError
 
 from nbtrack.entities import RunStatus
+from nbtrack.errors import StoreError
 from nbtrack.paths import resolve_location
 from nbtrack.store import artifacts, queries
 from nbtrack.store.database import open_store
@@ -76,8 +77,8 @@ def test_example_notebook_twice_records_runs_lineage_and_snapshots(nbtrack_home)
     assert history.cells[2].metadata["nbtrack"]["cell_id"] == "01-track-cells-5"
     assert artifact_bytes(store, second.info.run_id, "notebook/01-track-cells.file.ipynb") == EXAMPLE.read_bytes()
     # Stored by content: both executions point at the same blobs.
-    first_entries = dict((p, d) for p, d, _ in queries.artifact_entries(store, first.info.run_id))
-    second_entries = dict((p, d) for p, d, _ in queries.artifact_entries(store, second.info.run_id))
+    first_entries = {p: d for p, d, _ in queries.artifact_entries(store, first.info.run_id)}
+    second_entries = {p: d for p, d, _ in queries.artifact_entries(store, second.info.run_id)}
     assert first_entries["notebook/01-track-cells.history.ipynb"] == \
         second_entries["notebook/01-track-cells.history.ipynb"]
     # Environment, written by the background worker before the kernel exited.
@@ -113,10 +114,10 @@ def test_interrupted_cell_is_killed_and_the_kernel_goes_on(nbtrack_home):
             try:
                 with read(nbtrack_home) as store:
                     running = queries.search_runs(store, "attributes.status = 'RUNNING'")
-                    if running and running[0].info.run_name == "sleepy":
-                        if queries.metric_keys(store, running[0].info.run_id):
-                            break  # the loop is running and its points are arriving
-            except Exception:  # the store may not exist yet
+                    if running and running[0].info.run_name == "sleepy" and \
+                            queries.metric_keys(store, running[0].info.run_id):
+                        break  # the loop is running and its points are arriving
+            except StoreError:  # the kernel has not created the store yet
                 pass
             time.sleep(0.2)
         # What JupyterLab's interrupt button does: the kernel manager signals the kernel.

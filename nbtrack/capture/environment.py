@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,7 +50,7 @@ class PackageVersions:
     def __init__(self) -> None:
         self._seen: set[str] = set()
         self._versions: dict[str, str] = {}
-        self._distributions: dict[str, list[str]] | None = None
+        self._distributions: Mapping[str, list[str]] | None = None
         self._text: tuple[int, bytes] | None = None  # (len(sys.modules), requirements bytes)
         self._lock = threading.Lock()
 
@@ -65,12 +66,13 @@ class PackageVersions:
         with self._lock:
             if self._distributions is None:
                 self._distributions = importlib.metadata.packages_distributions()
-            stdlib = getattr(sys, "stdlib_module_names", frozenset())
+            distributions = self._distributions
+            stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
             for name in [m for m in list(sys.modules) if "." not in m and m not in self._seen]:
                 self._seen.add(name)
                 if name.startswith("_") or name in stdlib:
                     continue
-                for dist in self._distributions.get(name, ()):
+                for dist in distributions.get(name, ()):
                     if dist not in self._versions:
                         try:
                             self._versions[dist] = importlib.metadata.version(dist)

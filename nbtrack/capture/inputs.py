@@ -147,8 +147,11 @@ class FingerprintCache:
         described = DatasetInput(described.name, described.digest, described.source,
                                  described.source_type, described.context, described.shape,
                                  described.schema, {**(described.profile or {}), "fingerprint": "full"})
+        def forget(_ref: Any, key: int = key) -> None:  # the object died: its id may be reused
+            self._entries.pop(key, None)
+
         try:
-            ref = weakref.ref(obj, lambda _r, key=key: self._entries.pop(key, None))
+            ref = weakref.ref(obj, forget)
         except TypeError:  # not weak-referenceable: no cache, hashed again next time
             return described
         self._entries[key] = (ref, sampled_digest, described)

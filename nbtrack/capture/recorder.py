@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import fluent
+from ..artifact_logging import log_bytes
 from ..display import RunSummary
 from ..entities import DatasetInput, RunError, RunStatus
 from ..errors import InvalidInput, warn_once
-from ..store import artifacts as blobs
-from ..artifact_logging import log_bytes
 from ..fingerprint import log_input
 from ..store import queries, writer
 from . import context as cell_context
@@ -313,4 +312,5 @@ class CellRecording:
 
 
 def _param_text(value: Any) -> str:
-    return value if isinstance(value, str) else ("nan" if value != value else str(value))
+    """As ``nbtrack.log_param`` stores values: ``str()`` (literals are never NaN)."""
+    return value if isinstance(value, str) else str(value)

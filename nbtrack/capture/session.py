@@ -49,7 +49,10 @@ class TrackingSession:
     def warm_up(self) -> None:
         """Read package metadata on the worker now (a few hundred ms, once) rather than
         while the first tracked cells run."""
-        self.worker.submit(self.packages.requirements, "package versions")
+        def read_packages() -> None:
+            self.packages.requirements()
+
+        self.worker.submit(read_packages, "package versions")
 
     def blob(self, store: Any, data: bytes) -> tuple[str, int]:
         """``(digest, size)`` of ``data`` in the blob store; the same bytes as last time are

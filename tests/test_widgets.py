@@ -61,7 +61,7 @@ def three_runs() -> dict[str, str]:
 
 
 def test_selecting_runs_changes_the_curves(three_runs):
-    cmp = compare(metric="loss", display=False)
+    cmp = compare(metric="loss", display=False, live=True)
     cmp.ui.select.value = (three_runs["fast"],)  # as a click in the frontend does
     traces = plotted(cmp, "curves")["data"]
     assert [t["name"].split(" ·")[0] for t in traces] == ["fast"]
@@ -77,7 +77,7 @@ def test_selecting_runs_changes_the_curves(three_runs):
 
 
 def test_changing_the_metric_changes_every_plot(three_runs):
-    cmp = compare(metric="loss", display=False)
+    cmp = compare(metric="loss", display=False, live=True)
     before = {name: json.dumps(plotted(cmp, name)) for name in ("curves", "parcoords", "scatter")}
     cmp.ui.metric.value = "acc"
     assert cmp.metric == "acc"
@@ -90,7 +90,7 @@ def test_changing_the_metric_changes_every_plot(three_runs):
 
 
 def test_table_sorts_marks_best_and_hides_equal_columns(three_runs):
-    cmp = compare(metric="loss", display=False)
+    cmp = compare(metric="loss", display=False, live=True)
     # loss: lower is better, so best first means ascending last values
     assert cmp.df["run_name"].tolist() == ["fast", "slow", "wild"]
     assert "★ 0.2" in cmp.ui.table.value and "★ 0.9" in cmp.ui.table.value  # best loss, best acc
@@ -111,7 +111,7 @@ def test_table_sorts_marks_best_and_hides_equal_columns(three_runs):
 
 
 def test_filter_box_uses_the_core_filter_language(three_runs):
-    cmp = compare(display=False)
+    cmp = compare(display=False, live=True)
     cmp.ui.filter.value = "params.model = 'mlp' and metrics.acc > 0.5"
     assert cmp.df["run_name"].tolist() == ["fast"]
     cmp.ui.filter.value = "params.model = "  # a typo is a message, not an exception
@@ -120,17 +120,17 @@ def test_filter_box_uses_the_core_filter_language(three_runs):
 
 
 def test_filter_runs_and_experiment_arguments(three_runs):
-    assert compare(runs=[three_runs["wild"]], display=False).df["run_name"].tolist() == ["wild"]
+    assert compare(runs=[three_runs["wild"]], display=False, live=True).df["run_name"].tolist() == ["wild"]
     nbtrack.set_experiment("other")
     track("elsewhere", {"lr": 5})
-    assert compare(experiment="other", display=False).df["run_name"].tolist() == ["elsewhere"]
-    assert len(compare("params.lr >= '0.1'", display=False).df) >= 1
+    assert compare(experiment="other", display=False, live=True).df["run_name"].tolist() == ["elsewhere"]
+    assert len(compare("params.lr >= '0.1'", display=False, live=True).df) >= 1
     with pytest.raises(nbtrack.InvalidInput):
-        compare(experiment="no-such-experiment", display=False)
+        compare(experiment="no-such-experiment", display=False, live=True)
 
 
 def test_display_bundle_has_live_widget_and_static_fallback(three_runs):
-    cmp = compare(display=False)
+    cmp = compare(display=False, live=True)
     bundle = cmp._repr_mimebundle_()
     assert bundle[WIDGET_MIME]["model_id"] == cmp.widget.model_id
     page = bundle["text/html"]
@@ -141,7 +141,7 @@ def test_display_bundle_has_live_widget_and_static_fallback(three_runs):
 
 def test_paging_and_selection_across_pages():
     ids = [track(f"r{i:02d}", {"i": i}, acc=i / 100) for i in range(45)]
-    cmp = compare(metric="acc", display=False, page_size=20)
+    cmp = compare(metric="acc", display=False, live=True, page_size=20)
     assert cmp.ui.page.value.startswith("page 1 of 3")
     first_page = [v for _, v in cmp.ui.select.options]
     cmp.ui.select.value = (first_page[0],)
@@ -158,7 +158,7 @@ def test_restore_puts_code_in_the_next_cell(three_runs):
 
     shell = InteractiveShell.instance()
     try:
-        cmp = compare(runs=[three_runs["fast"]], display=False)
+        cmp = compare(runs=[three_runs["fast"]], display=False, live=True)
         code = cmp.restore()
         assert code.startswith("%%track\nfit(")
         assert shell.rl_next_input == code  # what set_next_input leaves in a terminal shell
@@ -175,7 +175,7 @@ def test_compare_displays_once_per_cell(three_runs):
     shown = []
     shell.display_pub.publish = lambda data, **kw: shown.append(data)
     try:
-        shell.run_cell("import nbtrack\ncmp = nbtrack.compare()\ncmp", store_history=True)
+        shell.run_cell("import nbtrack\ncmp = nbtrack.compare(live=True)\ncmp", store_history=True)
         assert len(shown) == 1 and WIDGET_MIME in shown[0] and "text/html" in shown[0]
         shell.run_cell("cmp", store_history=True)  # a later cell shows it again
         assert len(shown) == 2
@@ -187,7 +187,7 @@ def test_refresh_picks_up_points_of_a_running_run():
     run = nbtrack.start_run(run_name="live")
     for step in range(3):
         nbtrack.log_metric("loss", 1.0 / (step + 1), step=step)
-    cmp = compare(metric="loss", display=False)
+    cmp = compare(metric="loss", display=False, live=True)
     assert "RUNNING" in cmp.ui.table.value
     assert len(decode(plotted(cmp, "curves")["data"][0]["y"])) == 3
     for step in range(3, 10):
@@ -200,7 +200,7 @@ def test_refresh_picks_up_points_of_a_running_run():
 def test_log_scale_smoothing_and_full_series():
     curve = [1.0 if s != 1234 else 100.0 for s in range(5000)]
     track("long", {"lr": 1}, curve)
-    cmp = compare(metric="loss", display=False)
+    cmp = compare(metric="loss", display=False, live=True)
     shown = plotted(cmp, "curves")["data"][0]
     ys = decode(shown["y"])
     assert len(ys) <= 1000 and ys.max() == 100.0  # downsampled, spike kept
@@ -217,7 +217,7 @@ def test_log_scale_smoothing_and_full_series():
 
 
 def test_no_runs_at_all():
-    cmp = compare(display=False)
+    cmp = compare(display=False, live=True)
     assert cmp.df.empty and cmp.selected == []
     assert "No runs match" in cmp.ui.table.value
     bundle = cmp._repr_mimebundle_()
@@ -226,7 +226,7 @@ def test_no_runs_at_all():
 
 def test_one_run_without_metrics():
     track("lonely", {"lr": 1})
-    cmp = compare(display=False)
+    cmp = compare(display=False, live=True)
     assert cmp.metric is None and cmp.ui.metric.disabled
     assert "logged no metrics" in cmp._repr_mimebundle_()["text/html"]
     assert "Select two runs" in cmp.ui.diff.value
@@ -235,7 +235,7 @@ def test_one_run_without_metrics():
 def test_nan_metrics_are_plotted_as_gaps_and_never_best():
     track("nan-run", {"lr": 1}, [1.0, math.nan, 0.5], acc=math.nan)
     track("ok-run", {"lr": 2}, [2.0, 1.5, 1.0], acc=0.5)
-    cmp = compare(metric="acc", display=False)
+    cmp = compare(metric="acc", display=False, live=True)
     assert "★ 0.5" in cmp.ui.table.value and "NaN" in cmp.ui.table.value
     cmp.ui.metric.value = "loss"
     ys = [decode(t["y"]) for t in plotted(cmp, "curves")["data"]]
@@ -247,7 +247,7 @@ def test_hundreds_of_params_and_very_long_names():
     long_name = "x" * 5000
     for i in range(3):
         track(f"{long_name}{i}", {f"param_{j:03d}_{'y' * 200}": 'v' * 400 + str(j * (i + 1)) for j in range(300)}, [1.0, 0.5])
-    cmp = compare(display=False)
+    cmp = compare(display=False, live=True)
     table = cmp.ui.table.value
     assert "260 more params not shown" in cmp.ui.header.value
     assert long_name not in table and "…" in table
@@ -274,3 +274,17 @@ def test_runset_metric_values_cache_is_read_only(three_runs):
     values = runs.metric_values("acc")
     with pytest.raises(ValueError):
         values[0] = 1.0
+
+
+def test_static_mode_opens_no_widget_and_still_carries_table_and_picture(three_runs):
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    cmp = compare(metric="loss", display=False)  # no kernel here: nobody can render widgets
+    assert cmp.ui is None and set(_instances) == before
+    bundle = cmp._repr_mimebundle_()
+    assert sorted(bundle) == ["text/html", "text/plain"]
+    assert "<svg" in bundle["text/html"] and "★" in bundle["text/html"]
+    cmp.select([three_runs["wild"]])
+    assert cmp.selected == [three_runs["wild"]] and "wild" in cmp.static_html()
+    assert "fast" in cmp.diff_html() or "Select two runs" in cmp.diff_html()

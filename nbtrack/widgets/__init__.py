@@ -18,7 +18,32 @@ from collections.abc import Sequence
 from .data import load_runs
 from .view import Comparison
 
-__all__ = ["compare", "Comparison"]
+__all__ = ["compare", "Comparison", "live_frontend"]
+
+
+def live_frontend() -> bool:
+    """Whether a frontend that renders widgets runs this kernel.
+
+    Jupyter Server sets ``JPY_SESSION_NAME`` for the kernels of its sessions
+    (JupyterLab, Notebook 7, VS Code on a server); VS Code's own kernels carry
+    ``VSCODE_*`` variables or ``__vsc_ipynb_file__``. nbclient, papermill and
+    ``nbconvert --execute`` set none of these: nobody will ever interact there.
+    Outside IPython (a script) there is nothing to display live either.
+
+    Example:
+        >>> live_frontend()  # a doctest runs in no notebook
+        False
+    """
+    import os
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    if os.environ.get("JPY_SESSION_NAME") or "__vsc_ipynb_file__" in shell.user_ns:
+        return True
+    return any(key.startswith("VSCODE_") for key in os.environ)
 
 
 def compare(
@@ -30,6 +55,7 @@ def compare(
     selected: Sequence[str] | None = None,
     page_size: int = 20,
     display: bool = True,
+    live: bool | None = None,
 ) -> Comparison:
     """Show runs side by side: table, curves, parallel coordinates, scatter, diff, restore.
 
@@ -40,12 +66,18 @@ def compare(
     run ids. Its display also carries a static HTML table and SVG plot, which is what
     nbconvert, GitHub and viewers without a kernel show.
 
+    ``live=None`` builds the widgets only when a frontend that renders them runs the
+    kernel (see ``live_frontend``); under nbclient, papermill or ``nbconvert --execute``
+    the output is the static table and picture alone. ``live=True/False`` decides.
+
     Example:
         >>> cmp = compare("metrics.accuracy > 0.8", metric="accuracy")  # doctest: +SKIP
         >>> cmp.df[["run_name", "metrics.accuracy"]].head(3)  # doctest: +SKIP
     """
+    if live is None:
+        live = live_frontend()
     comparison = Comparison(load_runs(filter, runs, experiment), metric, selected=selected,
-                            page_size=page_size)
+                            page_size=page_size, live=live)
     if display:
         from IPython import get_ipython
 

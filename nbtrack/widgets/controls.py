@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from .view import Comparison
 
 _ORDER = {"best first": None, "ascending": False, "descending": True}
-_FULL = w.Layout(width="100%")
 
 
 class Controls:
@@ -33,62 +32,71 @@ class Controls:
     def __init__(self, comparison: Comparison) -> None:
         self.c = comparison
         self._syncing = False
+        self._layouts: dict[str | None, w.Layout] = {}
+        self._styles: dict[type, w.Widget] = {}
         opts = comparison.options
-        self.header = w.HTML(layout=_FULL)
-        self.message = w.HTML()
-        self.filter = w.Text(placeholder="filter, e.g. metrics.accuracy > 0.8 and params.model = 'svm'",
-                             value=comparison.runs.query.get("filter") or "", continuous_update=False,
-                             description="filter", layout=w.Layout(width="60%"))
-        self.refresh = w.Button(description="refresh", icon="refresh",
-                                tooltip="read the runs again (RUNNING runs' new points)")
-        self.sort = w.Dropdown(description="sort by", layout=w.Layout(width="280px"))
-        self.order = w.Dropdown(options=list(_ORDER), value="best first", layout=w.Layout(width="120px"))
-        self.groups = {g: w.Checkbox(value=g in opts.groups, description=g, indent=False,
-                                     layout=w.Layout(width="90px")) for g in GROUPS}
-        self.differences = w.Checkbox(value=opts.differences_only, description="differences only",
-                                      indent=False, layout=w.Layout(width="140px"))
-        self.aggregate = w.Dropdown(options=["last", "min", "max"], value=opts.aggregate,
-                                    description="values", layout=w.Layout(width="160px"))
-        self.table = w.HTML(layout=w.Layout(overflow="auto", max_height="520px", width="100%"))
-        self.prev = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next = w.Button(description="▶", layout=w.Layout(width="40px"))
-        self.page = w.Label()
-        self.select = w.SelectMultiple(description="select", rows=8, layout=w.Layout(width="60%"))
-        self.clear = w.Button(description="clear selection")
-        self.metric = w.Dropdown(description="metric", layout=w.Layout(width="300px"))
-        self.log = w.Checkbox(description="log scale", indent=False, layout=w.Layout(width="100px"))
-        self.smoothing = w.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="smoothing",
-                                       continuous_update=False)
-        self.full = w.Checkbox(description="full series", indent=False, layout=w.Layout(width="110px"),
-                               tooltip="draw every point instead of min/max per bucket")
-        self.param = w.Dropdown(description="param", layout=w.Layout(width="300px"))
-        self.diff_a = w.Dropdown(description="diff", layout=w.Layout(width="300px"))
-        self.diff_b = w.Dropdown(description="with", layout=w.Layout(width="300px"))
-        self.diff = w.HTML(layout=_FULL)
-        self.restore_run = w.Dropdown(description="restore", layout=w.Layout(width="300px"))
-        self.restore = w.Button(description="code → new cell", icon="copy",
-                                tooltip="put this run's cell code into a new cell (set_next_input)")
-        self.restored = w.HTML()
-        self.outputs = {name: w.Output(layout=_FULL) for name in ("curves", "parcoords", "scatter")}
+        make = self._make
+        self.header = make(w.HTML, "100%")
+        self.message = make(w.HTML)
+        self.filter = make(w.Text, "60%", placeholder="filter, e.g. metrics.accuracy > 0.8 and "
+                           "params.model = 'svm'", value=comparison.runs.query.get("filter") or "",
+                           continuous_update=False, description="filter")
+        self.refresh = make(w.Button, description="refresh", icon="refresh",
+                            tooltip="read the runs again (RUNNING runs' new points)")
+        self.sort = make(w.Dropdown, "280px", description="sort by")
+        self.order = make(w.Dropdown, "120px", options=list(_ORDER), value="best first")
+        self.groups = {g: make(w.Checkbox, "90px", value=g in opts.groups, description=g, indent=False)
+                       for g in GROUPS}
+        self.differences = make(w.Checkbox, "140px", value=opts.differences_only,
+                                description="differences only", indent=False)
+        self.aggregate = make(w.Dropdown, "160px", options=["last", "min", "max"], value=opts.aggregate,
+                              description="values")
+        self.table = make(w.HTML, layout=w.Layout(overflow="auto", max_height="520px", width="100%"))
+        self.prev = make(w.Button, "40px", description="◀")
+        self.next = make(w.Button, "40px", description="▶")
+        self.page = make(w.Label)
+        self.select = make(w.SelectMultiple, "60%", description="select", rows=8)
+        self.clear = make(w.Button, description="clear selection")
+        self.metric = make(w.Dropdown, "300px", description="metric")
+        self.log = make(w.Checkbox, "100px", description="log scale", indent=False)
+        self.smoothing = make(w.FloatSlider, value=0.0, min=0.0, max=0.99, step=0.01,
+                              description="smoothing", continuous_update=False)
+        self.full = make(w.Checkbox, "110px", description="full series", indent=False,
+                         tooltip="draw every point instead of min/max per bucket")
+        # The param dropdown and the plots are hidden and shown one by one: own layouts.
+        self.param = make(w.Dropdown, description="param", layout=w.Layout(width="300px"))
+        self.diff_a = make(w.Dropdown, "300px", description="diff")
+        self.diff_b = make(w.Dropdown, "300px", description="with")
+        self.diff = make(w.HTML, "100%")
+        self.restore_run = make(w.Dropdown, "300px", description="restore")
+        self.restore = make(w.Button, description="code → new cell", icon="copy",
+                            tooltip="put this run's cell code into a new cell (set_next_input)")
+        self.restored = make(w.HTML)
+        self.outputs = {name: w.Output(layout=w.Layout(width="100%"))
+                        for name in ("curves", "parcoords", "scatter")}
+
+        def row(*children: w.Widget) -> w.HBox:
+            return make(w.HBox, children=list(children))
+
         self.root = w.VBox([
             self.header,
-            w.HBox([self.filter, self.refresh]),
-            w.HBox([self.sort, self.order, self.aggregate]),
-            w.HBox([*self.groups.values(), self.differences]),
+            row(self.filter, self.refresh),
+            row(self.sort, self.order, self.aggregate),
+            row(*self.groups.values(), self.differences),
             self.message,
             self.table,
-            w.HBox([self.prev, self.page, self.next]),
-            w.HBox([self.select, self.clear]),
-            w.HBox([self.metric, self.log, self.full, self.smoothing]),
+            row(self.prev, self.page, self.next),
+            row(self.select, self.clear),
+            row(self.metric, self.log, self.full, self.smoothing),
             self.outputs["curves"],
             self.outputs["parcoords"],
             self.param,
             self.outputs["scatter"],
-            w.HBox([self.diff_a, self.diff_b]),
+            row(self.diff_a, self.diff_b),
             self.diff,
-            w.HBox([self.restore_run, self.restore]),
+            row(self.restore_run, self.restore),
             self.restored,
-        ], layout=_FULL)
+        ], layout=self._layout("100%"))
         self.root.add_class("nbtrack-compare")
         for widget, handler in (
             (self.filter, self._on_filter), (self.sort, self._on_sort), (self.order, self._on_sort),
@@ -104,6 +112,27 @@ class Controls:
         self.next.on_click(lambda _: self._guarded(lambda _: self._turn(1))(None))
         self.clear.on_click(lambda _: self._guarded(lambda _: self.c.select([]))(None))
         self.restore.on_click(lambda _: self._guarded(lambda _: self._on_restore())(None))
+
+    def _layout(self, width: str | None) -> w.Layout:
+        layout = self._layouts.get(width)
+        if layout is None:
+            layout = self._layouts[width] = w.Layout(width=width) if width else w.Layout()
+        return layout
+
+    def _make(self, cls: type, width: str | None = None, **kwargs: Any) -> Any:
+        """A widget sharing its Layout (by width) and Style (by class) with its like.
+
+        Each ipywidget otherwise brings two more models of ~1 KB each into the state a
+        notebook saves; sharing them halves the saved size of the view.
+        """
+        kwargs.setdefault("layout", self._layout(width))
+        style = self._styles.get(cls)
+        if style is not None:
+            kwargs["style"] = style
+        widget = cls(**kwargs)
+        if style is None and hasattr(widget, "style"):
+            self._styles[cls] = widget.style
+        return widget
 
     # --- state -> widgets -----------------------------------------------------------------
 

@@ -46,7 +46,7 @@ class Comparison:
     """One comparison view. ``.df`` is its DataFrame (table order), ``.selected`` its run ids."""
 
     def __init__(self, runs: RunSet, metric: str | None = None, *, selected: Sequence[str] | None = None,
-                 page_size: int = 20) -> None:
+                 page_size: int = 20, live: bool = True) -> None:
         self.runs = runs
         self.metric = metric if metric in runs.metric_keys else _default_metric(runs)
         self.options = TableOptions(sort_by=f"metrics.{self.metric}" if self.metric else None,
@@ -60,8 +60,10 @@ class Comparison:
         self._shown_in: int | None = None
         self.view = build_table(runs, self.options)
         self._selected = self._default_selection(selected)
-        self.ui = Controls(self)
-        self.widget: w.VBox = self.ui.root
+        # Without a live frontend no widget is created at all: nbclient saves the state of every
+        # widget a kernel opens, and nbconvert then prefers the (unrenderable) widget view.
+        self.ui: Controls | None = Controls(self) if live else None
+        self.widget: w.VBox | None = self.ui.root if self.ui else None
         self.render()
 
     # --- public API -----------------------------------------------------------------------
@@ -148,18 +150,22 @@ class Comparison:
     def render(self, *, table: bool = True, curves: bool = True, parcoords: bool = True,
                scatter: bool = True, diff: bool = True, controls: bool = True) -> None:
         """Redraw the named parts (all by default)."""
-        if controls:
-            self.ui.sync()
-        if table:
-            self.ui.table.value = self.table_html()
-            self.ui.header.value = self.header_html()
-        # With no runs, or no metric, the plots would be empty axes: hide them instead.
-        for name in ("curves", "parcoords", "scatter"):
-            self.ui.outputs[name].layout.display = None if self.metric else "none"
-        self.ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
         if curves:
             self.curves = load_curves(self.runs, self._selected[:MAX_CURVES], self.metric,
                                       smoothing=self.smoothing, full=self.full_series) if self.metric else []
+        ui = self.ui
+        if ui is None:  # static only: the curves above are all the static picture needs
+            return
+        if controls:
+            ui.sync()
+        if table:
+            ui.table.value = self.table_html()
+            ui.header.value = self.header_html()
+        # With no runs, or no metric, the plots would be empty axes: hide them instead.
+        for name in ("curves", "parcoords", "scatter"):
+            ui.outputs[name].layout.display = None if self.metric else "none"
+        ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
+        if curves:
             self._show("curves", figures.curves_figure(self.curves, self.metric or "no metric",
                                                        log_y=self.log_y, smoothing=self.smoothing))
         if parcoords:
@@ -170,10 +176,11 @@ class Comparison:
                                                          aggregate=self.options.aggregate,
                                                          selected=self._selected))
         if diff:
-            self.ui.diff.value = self.diff_html()
+            ui.diff.value = self.diff_html()
 
     def _show(self, name: str, fig: Any) -> None:
         self.figures[name] = fig
+        assert self.ui is not None
         # Assigning the synced ``outputs`` trait (rather than ``with out: display(fig)``) makes
         # the content independent of message routing, for nbclient and for tests alike.
         self.ui.outputs[name].outputs = (figures.figure_output(fig),)
@@ -193,7 +200,8 @@ class Comparison:
         return render_html(self.runs, self.view, self.view.page_rows(), selected=frozenset(self._selected))
 
     def diff_html(self) -> str:
-        pair = self.ui.diff_pair()
+        pair = self.ui.diff_pair() if self.ui else (tuple(self._selected[:2]) if len(self._selected) > 1
+                                                     else None)
         if pair is None:
             return "<i>Select two runs to diff them.</i>"
         return run_diff_html(self.runs.run(pair[0]), self.runs.run(pair[1]))
@@ -220,7 +228,7 @@ class Comparison:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """The live widget for JupyterLab/VS Code, static HTML for nbconvert, GitHub and the rest."""
-        bundle = self.widget._repr_mimebundle_()
+        bundle = self.widget._repr_mimebundle_() if self.widget is not None else {}
         bundle["text/html"] = self.static_html()
         bundle["text/plain"] = repr(self)
         return bundle
@@ -239,8 +247,9 @@ class Comparison:
         display(self._repr_mimebundle_(), raw=True)
 
     def __repr__(self) -> str:
+        mode = "" if self.ui else ", static"
         return (f"<nbtrack comparison: {self.runs.size} runs, metric={self.metric!r}, "
-                f"{len(self._selected)} selected>")
+                f"{len(self._selected)} selected{mode}>")
 
 
 def _default_metric(runs: RunSet) -> str | None:

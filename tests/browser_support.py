@@ -29,14 +29,15 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 
 
 @contextlib.contextmanager
-def chromium(profile: Path) -> Iterator[Any]:
-    """A headless Debian Chromium (persistent context) driven by playwright."""
+def chromium(profile: Path, height: int = 1000) -> Iterator[Any]:
+    """A headless Debian Chromium (persistent context) driven by playwright; a tall ``height``
+    lets a screenshot hold a whole output (the notebook scrolls inside its panel)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000})
+            viewport={"width": 1400, "height": height})
         try:
             yield context
         finally:

@@ -124,3 +124,71 @@ def test_user_data_never_executes_in_live_view_static_html_or_nbconvert(tmp_path
         _assert_inert(page, ".jp-OutputArea")
         page.screenshot(path=str(artifact("compare-hostile-nbconvert.png")), full_page=True)
     assert dialogs == []
+
+
+def _legend(page) -> list[str]:
+    """Legend entries of the curves plot (the first plotly plot in the view)."""
+    return page.evaluate("""() => [...document.querySelector('.nbtrack-compare .js-plotly-plot')
+                                    .querySelectorAll('.legendtext')].map(t => t.textContent)""")
+
+
+def test_compare_in_jupyterlab_with_track_cells(tmp_path: Path):
+    """The example notebook (three %%track cells, then compare) run by JupyterLab itself."""
+    import shutil
+
+    from tests.kernel_support import REPO
+
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(REPO / "notebooks" / "02-compare-runs.ipynb", root / "compare.ipynb")
+    with running_lab(tmp_path) as lab, chromium(tmp_path / "profile", height=2600) as ctx:
+        page = open_notebook(ctx, lab, "compare.ipynb")
+        run_all_cells(page)
+        view = page.locator(".nbtrack-compare")
+        view.locator(".nbtrack-runs").wait_for()
+        page.wait_for_function(
+            "() => document.querySelectorAll('.nbtrack-compare .js-plotly-plot').length === 3")
+        # the table: three runs, best values starred, the three column groups
+        assert view.locator(".nbtrack-runs tbody tr").count() == 3
+        assert view.locator(".nbtrack-runs .nbtrack-best").count() == 2  # val_acc and val_loss
+        headers = view.locator(".nbtrack-runs thead").inner_text()
+        assert "metrics" in headers and "params" in headers and "tags" in headers
+        assert sorted(name.split(" ·")[0] for name in _legend(page)) == [
+            "sgd-large-steps", "sgd-small-steps", "sgd-strong-penalty"]
+        assert view.locator(".js-plotly-plot .parcoords").count() == 1
+        cell = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+                                 .filter(c => c.model.type === 'code')
+                                 .findIndex(c => c.model.sharedModel.getSource().includes('nbtrack.compare('))""")
+        screenshot_output(page, cell, "compare-lab-all-selected.png")
+
+        # select one run in the list: the curves follow
+        select = view.locator(".widget-select-multiple select")
+        label = next(o for o in select.locator("option").all_inner_texts() if "sgd-large-steps" in o)
+        select.select_option(label=label)
+        page.wait_for_function(
+            """() => { const t = [...document.querySelector('.nbtrack-compare .js-plotly-plot')
+                                   .querySelectorAll('.legendtext')].map(e => e.textContent);
+                       return t.length === 1 && t[0].startsWith('sgd-large-steps'); }""")
+        assert "last" in _legend(page)[0] and "min" in _legend(page)[0] and "max" in _legend(page)[0]
+        assert view.locator(".nbtrack-runs tbody tr[style*='fff7d6']").count() == 1  # highlighted
+        # switch the metric: the curves plot redraws for val_acc
+        view.locator(".widget-dropdown", has=page.locator("label", has_text="metric")).locator(
+            "select").select_option("val_acc")
+        page.wait_for_function("""() => document.querySelector('.nbtrack-compare .js-plotly-plot')
+                                      .querySelector('.gtitle')?.textContent.startsWith('val_acc')""")
+        screenshot_output(page, cell, "compare-lab-one-selected.png")
+        save_notebook(page)
+
+    # Saved by JupyterLab (widget state is not saved by default): nbconvert shows the static view.
+    html_file = tmp_path / "compare.html"
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output",
+                    str(html_file), str(root / "compare.ipynb")], check=True, capture_output=True)
+    with chromium(tmp_path / "profile2") as ctx:
+        page = ctx.new_page()
+        page.goto(html_file.as_uri())
+        static = page.locator(".nbtrack-compare-static")
+        static.wait_for()
+        assert static.locator(".nbtrack-runs tbody tr").count() == 3
+        assert static.locator("svg.nbtrack-plot polyline").count() >= 1
+        assert "sgd-large-steps" in static.inner_text()
+        static.screenshot(path=str(artifact("compare-nbconvert-static.png")))

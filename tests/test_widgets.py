@@ -94,10 +94,10 @@ def test_table_sorts_marks_best_and_hides_equal_columns(three_runs):
     # loss: lower is better, so best first means ascending last values
     assert cmp.df["run_name"].tolist() == ["fast", "slow", "wild"]
     assert "★ 0.2" in cmp.ui.table.value and "★ 0.9" in cmp.ui.table.value  # best loss, best acc
-    assert "seed" in cmp.ui.table.value
-    cmp.ui.differences.value = True
-    assert ">seed<" not in cmp.ui.table.value and ">lr<" in cmp.ui.table.value
+    assert ">seed<" not in cmp.ui.table.value and ">lr<" in cmp.ui.table.value  # differences only
     assert "1 params equal in every run hidden" in cmp.ui.header.value
+    cmp.ui.differences.value = False
+    assert ">seed<" in cmp.ui.table.value
     cmp.ui.sort.value = "params.lr"
     cmp.ui.order.value = "descending"
     assert cmp.df["run_name"].tolist() == ["wild", "fast", "slow"]
@@ -249,7 +249,8 @@ def test_hundreds_of_params_and_very_long_names():
         track(f"{long_name}{i}", {f"param_{j:03d}_{'y' * 200}": 'v' * 400 + str(j * (i + 1)) for j in range(300)}, [1.0, 0.5])
     cmp = compare(display=False, live=True)
     table = cmp.ui.table.value
-    assert "260 more params not shown" in cmp.ui.header.value
+    assert "1 params equal in every run hidden" in cmp.ui.header.value  # param_000 is 'v…0' in all
+    assert "259 more params not shown" in cmp.ui.header.value  # 299 differ, 40 columns shown
     assert long_name not in table and "…" in table
     assert len(table) < 200_000
     static = cmp._repr_mimebundle_()["text/html"]

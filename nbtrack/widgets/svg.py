@@ -100,7 +100,7 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
 
     parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
                  f'stroke="#999"/>')
-    for tick in nice_ticks(y_lo, y_hi):
+    for tick in nice_ticks(y_lo, y_hi, 6):
         y = top + plot_h - (tick - y_lo) / (y_hi - y_lo) * plot_h
         label = _fmt(10 ** tick) if log_y else _fmt(tick)
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'

@@ -49,8 +49,10 @@ class Comparison:
                  page_size: int = 20, live: bool = True) -> None:
         self.runs = runs
         self.metric = metric if metric in runs.metric_keys else _default_metric(runs)
+        # "Differences only" starts on: with many params and tags (nbtrack adds platform and
+        # package tags to every %%track run) the columns that differ are what a comparison is for.
         self.options = TableOptions(sort_by=f"metrics.{self.metric}" if self.metric else None,
-                                    page_size=page_size)
+                                    page_size=page_size, differences_only=True)
         self.log_y = False
         self.smoothing = 0.0
         self.full_series = False

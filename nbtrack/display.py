@@ -175,11 +175,14 @@ class RunTable:
         import datetime
 
         rows: list[tuple[str, ...]] = []
+        shown = {run.info.run_id for run in self.runs}
         for run in self.runs:
             info, data = run.info, run.data
+            # A child run listed with its parent reads as part of it.
+            name = f"↳ {info.run_name}" if info.parent_run_id in shown else info.run_name
             start = datetime.datetime.fromtimestamp(info.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
             rows.append((
-                info.run_id[:8], info.run_name, info.status.value, start,
+                info.run_id[:8], name, info.status.value, start,
                 format_duration(info.duration_ms),
                 "" if info.execution_count is None else str(info.execution_count),
                 " ".join(f"{k}={v}" for k, v in sorted(data.params.items())),
@@ -200,7 +203,7 @@ class RunTable:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = "".join(f"<th>{esc(c)}</th>" for c in self.columns)
+        head = "".join(f"<th style=\"text-align:left\">{esc(c)}</th>" for c in self.columns)
         body = "".join("<tr>" + "".join(f"<td style=\"text-align:left\">{esc(v)}</td>" for v in row)
                        + "</tr>" for row in self.rows())
         caption = f"<caption>{esc(self.title)}</caption>" if self.title else ""

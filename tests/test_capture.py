@@ -261,3 +261,10 @@ def test_interrupts_are_held_until_bookkeeping_is_done():
         finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_run_table_marks_children_of_listed_parents():
+    parent = _run("p" * 12)
+    child_info = RunInfo("c" * 12, "1", "fold-0", RunStatus.FINISHED, 0, 1, "active", "x", parent_run_id="p" * 12)
+    table = RunTable([Run(child_info), parent])
+    assert table.rows()[0][1] == "↳ fold-0" and table.rows()[1][1] == "bow-nb"

@@ -370,3 +370,10 @@ def test_missing_git_warns_once_and_the_cell_goes_on(ip, tmp_path, monkeypatch):
     assert len([w for w in record if "git" in str(w.message)]) == 1
     assert ip.user_ns["after"] == 2
     assert run_of(summary).info.status is RunStatus.FINISHED
+
+
+def test_vscode_notebook_path_wins_over_the_session_path(ip, tmp_path):
+    ip.user_ns["__session__"] = str(tmp_path / "stale.ipynb")
+    ip.user_ns["__vsc_ipynb_file__"] = str(tmp_path / "vscode.ipynb")
+    summary = ip.run_cell("%%track\nx = 1\n").result
+    assert run_of(summary).info.notebook_path == str(tmp_path / "vscode.ipynb")

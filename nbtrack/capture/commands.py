@@ -51,7 +51,8 @@ def recent_runs(limit: int = 20, experiment: str | None = None) -> RunTable:
             raise InvalidInput(f"no experiment named {experiment!r}; see %nbtrack runs without -e")
         experiment_ids = [found.experiment_id]
     runs = queries.search_runs(store, experiment_ids=experiment_ids, max_results=limit)
-    return RunTable(runs, title=f"{len(runs)} most recent runs" + (f" of {experiment}" if experiment else ""))
+    title = f"{len(runs)} most recent run{'s' if len(runs) != 1 else ''}"
+    return RunTable(runs, title=title + (f" of {experiment}" if experiment else ""))
 
 
 def history(session: TrackingSession, run: str | None = None, limit: int = 20) -> RunTable:
@@ -72,7 +73,7 @@ def history(session: TrackingSession, run: str | None = None, limit: int = 20) -
         run_id = _find_run(store, run)
     runs = queries.lineage(store, run_id)[:limit]
     title = f"history of cell {runs[0].info.cell_id}" if runs and runs[0].info.cell_id else "history"
-    return RunTable(runs, title=f"{title}: {len(runs)} runs")
+    return RunTable(runs, title=f"{title}: {len(runs)} run{'s' if len(runs) != 1 else ''}")
 
 
 def _find_run(store: Any, text: str) -> str:

@@ -132,7 +132,11 @@ def test_interrupted_cell_is_killed_and_the_kernel_goes_on(nbtrack_home):
     points = queries.metric_history(store, sleepy.info.run_id, "progress")
     assert 0 < len(points) < 1200
     assert runs["after-interrupt"][0].info.status is RunStatus.FINISHED
-    assert [o.ename for o in executed.cells[1].outputs if o.output_type == "error"] == ["KeyboardInterrupt"]
+    outputs = executed.cells[1].outputs
+    assert [o.ename for o in outputs if o.output_type == "error"] == ["KeyboardInterrupt"]
+    # The traceback as without the magic, then the run's summary.
+    assert [o.output_type for o in outputs][-2:] == ["error", "execute_result"]
+    assert "KILLED" in outputs[-1].data["text/plain"]
     assert not queries.search_runs(store, "attributes.status = 'RUNNING'")
 
 

@@ -377,3 +377,11 @@ def test_vscode_notebook_path_wins_over_the_session_path(ip, tmp_path):
     ip.user_ns["__vsc_ipynb_file__"] = str(tmp_path / "vscode.ipynb")
     summary = ip.run_cell("%%track\nx = 1\n").result
     assert run_of(summary).info.notebook_path == str(tmp_path / "vscode.ipynb")
+
+
+def test_param_the_cell_logged_itself_keeps_the_cells_value(ip):
+    summary = ip.run_cell("%%track\nimport nbtrack\nalpha = 1\nnbtrack.log_param('alpha', 1.0)\n"
+                          f"long = '{'x' * 7000}'\n").result
+    assert run_of(summary).data.params == {"alpha": "1.0"}
+    assert any(note.startswith("param alpha not recorded") for note in summary.notes)
+    assert any(note.startswith("param long not recorded") for note in summary.notes)

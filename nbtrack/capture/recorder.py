@@ -228,10 +228,13 @@ class CellRecording:
         try:
             fluent.log_params(found)
         except InvalidInput:
-            # The cell logged one of these itself with another value: its own call wins.
+            # One of them cannot be stored (too long), or the cell logged it itself with
+            # another value (its own call wins): record the others, say which were not.
             for key, value in found.items():
-                with contextlib.suppress(InvalidInput):
+                try:
                     fluent.log_params({key: value})
+                except InvalidInput as exc:
+                    self._notes.append(f"param {key} not recorded: {exc}")
 
     def _record_metric_variables(self) -> None:
         namespace = self.shell.user_ns
@@ -242,7 +245,7 @@ class CellRecording:
                 continue
             try:
                 fluent.log_metric(name, value)
-            except (InvalidInput, Exception):
+            except Exception:  # InvalidInput, or a __float__ that raises: never the cell's problem
                 self._notes.append(f"metric {name} not recorded: {type(value).__name__} is not a number")
 
     def _snapshot(self) -> None:

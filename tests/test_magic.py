@@ -385,3 +385,17 @@ def test_param_the_cell_logged_itself_keeps_the_cells_value(ip):
     assert run_of(summary).data.params == {"alpha": "1.0"}
     assert any(note.startswith("param alpha not recorded") for note in summary.notes)
     assert any(note.startswith("param long not recorded") for note in summary.notes)
+
+
+def test_docs_cover_every_option_and_command(ip):
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "magic.md").read_text()
+    magics = ip.magics_manager.registry["TrackMagics"]
+    for action in magics.track.parser._actions:
+        flag = max(action.option_strings, key=len) if action.option_strings else None
+        if flag and flag != "--help":
+            assert f"`{flag}" in docs or f"`{min(action.option_strings, key=len)}" in docs, flag
+    for trait in magics.trait_names(config=True):
+        assert f"`{trait}`" in docs, trait
+    (command_action,) = [a for a in magics.nbtrack.parser._actions if a.dest == "command"]
+    for command in command_action.choices:
+        assert f"`%nbtrack {command}" in docs, command

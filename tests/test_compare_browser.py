@@ -152,7 +152,11 @@ def test_compare_in_jupyterlab_with_track_cells(tmp_path: Path):
         assert view.locator(".nbtrack-runs tbody tr").count() == 3
         assert view.locator(".nbtrack-runs .nbtrack-best").count() == 2  # val_acc and val_loss
         headers = view.locator(".nbtrack-runs thead").inner_text()
-        assert "metrics" in headers and "params" in headers and "tags" in headers
+        assert "metrics" in headers and "params" in headers and "tags" not in headers  # all equal
+        view.locator(".widget-checkbox", has_text="differences only").locator("input").uncheck()
+        page.wait_for_function("() => document.querySelector('.nbtrack-runs thead').textContent"
+                               ".includes('tags')")
+        assert "mlflow.source.type" in view.locator(".nbtrack-runs thead").inner_text()
         assert sorted(name.split(" ·")[0] for name in _legend(page)) == [
             "sgd-large-steps", "sgd-small-steps", "sgd-strong-penalty"]
         assert view.locator(".js-plotly-plot .parcoords").count() == 1
@@ -177,6 +181,19 @@ def test_compare_in_jupyterlab_with_track_cells(tmp_path: Path):
         page.wait_for_function("""() => document.querySelector('.nbtrack-compare .js-plotly-plot')
                                       .querySelector('.gtitle')?.textContent.startsWith('val_acc')""")
         screenshot_output(page, cell, "compare-lab-one-selected.png")
+
+        # restore: a real click queues the code; it arrives with the next execute reply
+        cells_before = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+        view.locator("button", has_text="code → new cell").click()
+        view.locator("pre", has_text="%%track sgd-large-steps").wait_for()
+        page.evaluate("""async () => { const panel = window.jupyterapp.shell.currentWidget;
+                                       panel.content.activeCellIndex = panel.content.widgets.length - 2;
+                                       await window.jupyterapp.commands.execute('notebook:run-cell'); }""")
+        page.wait_for_function("""(n) => window.jupyterapp.shell.currentWidget.content.widgets.length === n + 1""",
+                               arg=cells_before)
+        sources = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+                                          .map(c => c.model.sharedModel.getSource())""")
+        assert any(src.startswith("%%track sgd-large-steps") for src in sources[-3:])
         save_notebook(page)
 
     # Saved by JupyterLab (widget state is not saved by default): nbconvert shows the static view.

@@ -13,8 +13,15 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from tests.browser_support import (artifact, chromium, open_notebook, run_all_cells, save_notebook,
-                                   screenshot_output, write_notebook)
+from tests.browser_support import (
+    artifact,
+    chromium,
+    open_notebook,
+    run_all_cells,
+    save_notebook,
+    screenshot_output,
+    write_notebook,
+)
 from tests.lab.server import running_lab
 
 pytestmark = pytest.mark.browser

@@ -289,3 +289,14 @@ def test_static_mode_opens_no_widget_and_still_carries_table_and_picture(three_r
     cmp.select([three_runs["wild"]])
     assert cmp.selected == [three_runs["wild"]] and "wild" in cmp.static_html()
     assert "fast" in cmp.diff_html() or "Select two runs" in cmp.diff_html()
+
+
+@pytest.mark.parametrize("module", ["data", "downsample", "curves", "table", "svg", "static", "diff",
+                                    "figures", "view"])
+def test_docstring_examples_run(module: str):
+    """The examples in the widgets' docstrings are run, so they cannot drift from the code."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"nbtrack.widgets.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .data import load_runs
 from .view import Comparison
 
-__all__ = ["compare", "Comparison", "live_frontend"]
+__all__ = ["Comparison", "compare", "live_frontend"]
 
 
 def live_frontend() -> bool:

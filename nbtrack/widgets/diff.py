@@ -80,9 +80,9 @@ def code_diff(a: str | None, b: str | None, name_a: str = "a", name_b: str = "b"
 def run_diff_html(a: Run, b: Run) -> str:
     """Both runs side by side where they differ, then the code as a unified diff."""
     name_a, name_b = a.info.run_name or a.info.run_id[:8], b.info.run_name or b.info.run_id[:8]
-    parts = [f"<div class='nbtrack-diff' style='font-size:12px'><b>{_text(name_a, 60)}</b> "
-             f"<span style='color:#777'>({_text(a.info.run_id[:8])})</span> vs "
-             f"<b>{_text(name_b, 60)}</b> <span style='color:#777'>({_text(b.info.run_id[:8])})</span>"]
+    parts = [(f"<div class='nbtrack-diff' style='font-size:12px'><b>{_text(name_a, 60)}</b> "
+              f"<span style='color:#777'>({_text(a.info.run_id[:8])})</span> vs "
+              f"<b>{_text(name_b, 60)}</b> <span style='color:#777'>({_text(b.info.run_id[:8])})</span>")]
     parts.append(_section("run", _attributes(a), _attributes(b)))
     parts.append(_section("params", a.data.params, b.data.params))
     parts.append(_section("metrics", _metrics(a), _metrics(b)))

@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 MIN_POINTS = 4
@@ -67,7 +69,7 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     out = np.empty_like(values, dtype=float)
     last, debias = 0.0, 0.0
     for i, value in enumerate(values.tolist()):
-        if value != value:  # NaN
+        if math.isnan(value):
             out[i] = np.nan
             continue
         last = last * weight + (1 - weight) * value

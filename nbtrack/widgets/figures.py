@@ -61,7 +61,7 @@ def esc(text: object, limit: int = 60) -> str:
 
 
 def _num(value: float) -> str:
-    return "NaN" if value != value else f"{value:.4g}"
+    return "NaN" if math.isnan(value) else f"{value:.4g}"
 
 
 def curves_figure(curves: Sequence[RunCurve], metric: str, *, log_y: bool = False,

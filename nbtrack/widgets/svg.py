@@ -61,9 +61,9 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
     left, right, top, bottom = 64, 250, 28, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     title = metric if title is None else title
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" class="nbtrack-plot" role="img" '
-             f'font-family="sans-serif" font-size="11">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              f'viewBox="0 0 {width} {height}" class="nbtrack-plot" role="img" '
+              f'font-family="sans-serif" font-size="11">'),
              f'<rect width="{width}" height="{height}" fill="white"/>',
              f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(title[:90])}</text>']
     prepared = []
@@ -111,9 +111,11 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">step</text>')
     for index, (curve, steps, values) in enumerate(prepared):
         color = PALETTE[index % len(PALETTE)]
-        xs, ys = sx(steps), np.where(np.isfinite(values), values, np.nan)
-        ys = sy(np.where(np.isfinite(ys), ys, 1.0 if log_y else 0.0)) if len(ys) else ys
-        ys = np.where(np.isfinite(values), ys, np.nan)
+        finite = np.isfinite(values)
+        xs = np.asarray(sx(steps), dtype=float)
+        # NaN (and, on a log axis, values <= 0) break the line: map them anywhere, then blank them.
+        ys = np.asarray(sy(np.where(finite, values, 1.0)), dtype=float)
+        ys[~finite] = np.nan
         parts.append(_path(xs, ys, color))
         legend_y = top + 10 + index * 30
         if legend_y > height - 20:
@@ -137,7 +139,7 @@ def _path(xs: np.ndarray, ys: np.ndarray, color: str) -> str:
     """A polyline broken at NaN; lone points (a one-step metric) become dots."""
     segments: list[list[str]] = [[]]
     for x, y in zip(xs.tolist(), ys.tolist()):
-        if y != y:
+        if math.isnan(y):
             segments.append([])
         else:
             segments[-1].append(f"{x:.1f},{y:.1f}")

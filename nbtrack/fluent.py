@@ -82,6 +82,11 @@ class ActiveRun:
     def store_location(self) -> StoreLocation:
         return self._store.location
 
+    @property
+    def pk(self) -> int:
+        """The run's integer row key in the store (``runs.id``), for ``submit``-ted writes."""
+        return self._pk
+
     def to_run(self) -> Run:
         """The run as stored now (pending writes flushed first)."""
         from .store import queries

@@ -226,3 +226,18 @@ def test_points_reach_another_connection_without_flush(nbtrack_home: Path) -> No
             assert time.monotonic() < deadline, "the flusher never wrote the point"
             time.sleep(0.02)
         other.close()
+
+
+def test_cell_lineage_survives_a_notebook_rename() -> None:
+    with nbtrack.start_run(cell_id="c1", notebook_path="/nb/old.ipynb") as first:
+        pass
+    with nbtrack.start_run(cell_id="c1", notebook_path="/nb/other.ipynb") as unrelated_path:
+        pass
+    with nbtrack.start_run(cell_id="c1", notebook_path="/nb/old.ipynb") as again:
+        pass
+    with nbtrack.start_run(cell_id="c1", notebook_path="/nb/renamed.ipynb") as renamed:
+        pass
+    previous = {r.run_id: nbtrack.get_run(r.run_id).info.previous_run_id for r in (unrelated_path, again, renamed)}
+    assert previous[again.run_id] == first.run_id  # same path preferred over a newer other path
+    assert previous[unrelated_path.run_id] == first.run_id  # no run under that path yet: same cell id
+    assert previous[renamed.run_id] == again.run_id

@@ -263,7 +263,7 @@ class CellRecording:
         ctx, options = self.context, self.options
         assert ctx is not None and self.run is not None
         run, session = self.run, self.session
-        pk = run._pk  # WORKAROUND: ActiveRun has no public row key; the core owns it (see report)
+        pk = run.pk
         folder = os.path.dirname(ctx.notebook_path) if ctx.notebook_path else os.getcwd()
         disk_path = ctx.notebook_path if options.snapshot and ctx.frontend_content is None else None
 

@@ -86,10 +86,12 @@ def create_run(
     def insert(conn: sqlite3.Connection) -> CreatedRun:
         previous = None
         if cell_id:
+            # Same cell in the same notebook first; else the same cell id under another path,
+            # so renaming a notebook does not cut its cells' lineage.
             row = conn.execute(
                 "SELECT run_id FROM runs WHERE cell_id = ? AND lifecycle_stage = 'active' "
-                "AND (notebook_path IS ? OR ? IS NULL) ORDER BY start_time DESC, id DESC LIMIT 1",
-                (cell_id, notebook_path, notebook_path),
+                "ORDER BY (notebook_path IS ?) DESC, start_time DESC, id DESC LIMIT 1",
+                (cell_id, notebook_path),
             ).fetchone()
             previous = row[0] if row else None
         cursor = conn.execute(

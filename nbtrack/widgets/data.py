@@ -177,14 +177,15 @@ def load_runs(
     return RunSet(store, table, query)
 
 
-# --- FOR THE CORE: move into nbtrack/store/ -----------------------------------------------
-# ``queries.run_table`` fills a TEMP table for selections over 3,600 runs, once per query (4
-# times). On a connection with the default temp_store that table lives in a file and every
-# autocommitted INSERT costs a sync: 1.1 s for 10,000 runs. With temp_store=MEMORY it is
-# 0.27 s. Proposed core change: ``PRAGMA temp_store=MEMORY`` in ``store.database._connect``
-# (and fill the temp table once per ``run_table`` call). Until then the comparison reads
-# through its own read-only connection with that pragma, which also keeps its reads off the
-# connection the metric flusher thread writes through.
+# --- FOR THE CORE: consider moving into nbtrack/store/ ------------------------------------
+# The comparison reads through its own read-only connection (after flushing), not the
+# writer connection ``fluent.read_store()`` returns: ``queries.selected_runs`` opens a
+# transaction on whatever connection it gets, and the metric flusher thread writes
+# through the writer connection, so a read there can collide with a flush. With
+# ``PRAGMA temp_store=MEMORY`` the temp table of a 10,000-run selection also stays in
+# memory: ``run_table`` of 10,000 runs took 240-260 ms here against 325-370 ms on the
+# writer connection (1.1 s before the core filled the temp table in one transaction).
+# Proposed core API: ``store.database.open_reader(location)`` with that pragma.
 _readers: dict[object, Store] = {}
 
 

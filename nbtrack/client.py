@@ -35,9 +35,10 @@ class Client:
         self.tracking_uri = location.uri
 
     def _fresh(self) -> Store:
-        # What this process logged but has not written yet is flushed before reading.
-        flush_all()
-        return self._store
+        """A read-only connection, after flushing what this process logged."""
+        from .fluent import read_store
+
+        return read_store(self._store.location)
 
     def get_run(self, run_id: str) -> Run:
         return queries.get_run(self._fresh(), run_id)
@@ -78,7 +79,8 @@ class Client:
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted (hidden from searches); ``nbtrack gc`` removes it for good."""
-        writer.delete_run(self._fresh(), run_id)
+        flush_all()  # the run may have queued writes of its own
+        writer.delete_run(self._store, run_id)
 
     def restore_run(self, run_id: str) -> None:
         writer.restore_run(self._store, run_id)

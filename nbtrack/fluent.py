@@ -42,6 +42,7 @@ _stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar("
 _experiment_name: str | None = None
 _last_run_id: str | None = None
 _stores: dict[Path, Store] = {}
+_readers: dict[Path, Store] = {}
 _stores_lock = threading.Lock()
 _all_open: dict[str, ActiveRun] = {}  # every open run of this process, for the exit handler
 
@@ -91,8 +92,7 @@ class ActiveRun:
         """The run as stored now (pending writes flushed first)."""
         from .store import queries
 
-        flush_all()
-        return queries.get_run(self._store, self.run_id)
+        return queries.get_run(read_store(self._store.location), self.run_id)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -422,9 +422,20 @@ def current_run() -> ActiveRun:
 
 
 def read_store(location: StoreLocation | None = None) -> Store:
-    """The store, with everything this process logged written first: use it to read."""
+    """A read-only connection to the store, with everything this process logged written first.
+
+    Reads get their own connection (opened once per store), so a search's temp-table
+    transaction never meets a write on the writer connection.
+    """
+    location = writer_store(location).location  # creates and migrates the store first
     flush_all()
-    return writer_store(location)
+    store = _readers.get(location.database)
+    if store is None:
+        with _stores_lock:
+            store = _readers.get(location.database)
+            if store is None:
+                store = _readers[location.database] = open_store(location, readonly=True)
+    return store
 
 
 def reset_state() -> None:
@@ -442,9 +453,10 @@ def reset_state() -> None:
     for buffer in list(metric_buffer._buffers.values()):
         buffer.close()
     metric_buffer._buffers.clear()
-    for store in list(_stores.values()):
+    for store in [*_stores.values(), *_readers.values()]:
         store.close()
     _stores.clear()
+    _readers.clear()
     _experiment_name = None
     _last_run_id = None
     set_tracking_uri(None)

@@ -14,16 +14,10 @@ import pytest
 
 import nbtrack
 from nbtrack.widgets import Comparison, compare
-from nbtrack.widgets.data import close_readers, load_runs
+from nbtrack.widgets.data import load_runs
 from nbtrack.widgets.figures import PLOTLY_MIME
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture(autouse=True)
-def _close_readers():
-    yield
-    close_readers()
 
 
 def track(name: str, params: dict, curve: list[float] | None = None, **metrics: float) -> str:

@@ -160,6 +160,8 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
     # MLflow's LIKE is case-sensitive (ILIKE is not); SQLite's default LIKE is not.
     conn.execute("PRAGMA case_sensitive_like=ON")
+    # Run selections for search live in a temp table: keep it off disk.
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InvalidInput, RunNotFound
-from ..fluent import flush, writer_store
+from ..fluent import read_store
 from ..store import queries
-from ..store.database import Store, open_store
+from ..store.database import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,8 +156,7 @@ def load_runs(
     ``experiment`` takes names or ids; ``runs`` keeps the given order when no
     filter is set. Unknown experiment names or run ids raise ``InvalidInput``.
     """
-    flush()  # points logged a moment ago in this kernel are in the buffer, not yet on disk
-    store = store or reader_store()
+    store = store or read_store()  # flushes first: points logged a moment ago are on disk
     experiment_ids = _experiment_ids(store, experiment)
     pks = queries.select_run_pks(store, filter_string or None, experiment_ids, max_results=max_results)
     if runs is not None:
@@ -177,28 +176,6 @@ def load_runs(
     return RunSet(store, table, query)
 
 
-# --- FOR THE CORE: consider moving into nbtrack/store/ ------------------------------------
-# The comparison reads through its own read-only connection (after flushing), not the
-# writer connection ``fluent.read_store()`` returns: ``queries.selected_runs`` opens a
-# transaction on whatever connection it gets, and the metric flusher thread writes
-# through the writer connection, so a read there can collide with a flush. With
-# ``PRAGMA temp_store=MEMORY`` the temp table of a 10,000-run selection also stays in
-# memory: ``run_table`` of 10,000 runs took 240-260 ms here against 325-370 ms on the
-# writer connection (1.1 s before the core filled the temp table in one transaction).
-# Proposed core API: ``store.database.open_reader(location)`` with that pragma.
-_readers: dict[object, Store] = {}
-
-
-def reader_store() -> Store:
-    """A read-only connection to the store in force, opened once per database file."""
-    location = writer_store().location  # opens (creates, migrates, marks crashed runs) first
-    store = _readers.get(location.database)
-    if store is None:
-        store = _readers[location.database] = open_store(location, readonly=True)
-        store.conn.execute("PRAGMA temp_store=MEMORY")
-    return store
-
-
 def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:
     if experiment is None:
         return None
@@ -213,9 +190,3 @@ def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> lis
         else:
             raise InvalidInput(f"no experiment named {name!r}; see nbtrack.search_experiments()")
     return ids
-
-
-def close_readers() -> None:
-    """Close the comparison's read-only connections (tests, and stores being deleted)."""
-    while _readers:
-        _readers.popitem()[1].close()

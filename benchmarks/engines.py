@@ -16,8 +16,9 @@ import importlib.metadata
 import os
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PROBE_KEY = "vis_probe"
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ENGINES: tuple[str, ...] = ("nbtrack", "mlflow", "trackio")
 PEERS: tuple[str, ...] = ("mlflow", "trackio")

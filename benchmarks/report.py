@@ -78,10 +78,10 @@ def format_table(report: dict[str, Any], engines: list[str]) -> str:
     m = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in report["versions"].items())
     out = [
-        f"nbtrack benchmarks — {report['date']} — {report['mode']} mode, median of "
-        f"{report['repeat']} — {m['cpus']} CPUs, Python {m['python']}, {m['platform']}",
-        f"versions: {versions or 'none available'}; ≈ = extrapolated (see notes); "
-        "ratio = peer median / nbtrack median",
+        (f"nbtrack benchmarks — {report['date']} — {report['mode']} mode, median of "
+         f"{report['repeat']} — {m['cpus']} CPUs, Python {m['python']}, {m['platform']}"),
+        (f"versions: {versions or 'none available'}; ≈ = extrapolated (see notes); "
+         "ratio = peer median / nbtrack median"),
         "",
         line(header),
         "-+-".join("-" * w for w in widths),

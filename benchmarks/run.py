@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # `python benchmarks/run.py`: make the package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from benchmarks.registry import ENGINES, PEERS, Benchmark, load_suites
 from benchmarks.report import format_table
 from benchmarks.worker import MARKER
@@ -122,7 +125,7 @@ def probe_engine(engine: str, python: Path) -> tuple[str | None, str | None]:
             f"except md.PackageNotFoundError: v = getattr({engine}, '__version__', 'working tree')\n"
             "print(v)")
     with tempfile.TemporaryDirectory(prefix="nbtrack-bench-") as tmp:
-        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False,
                               env=worker_env(Path(tmp)), cwd=tmp, timeout=120)
     if proc.returncode:
         lines = proc.stderr.strip().splitlines()
@@ -163,6 +166,7 @@ def run_worker(python: Path, jobs: list[dict[str, Any]], tmp: Path) -> list[dict
         proc = subprocess.run(
             [str(python), "-m", "benchmarks.worker"], input=json.dumps({"jobs": jobs}),
             capture_output=True, text=True, env=worker_env(wdir, tmp), cwd=wdir, timeout=timeout,
+            check=False,
         )
         out, err, code = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
@@ -229,7 +233,7 @@ def aggregate(benches: list[Benchmark], results: list[dict[str, Any]],
         base = cells.get("nbtrack", {}).get("median")
         for peer in PEERS:
             val = cells.get(peer, {}).get("median")
-            if bench.ratios and base and val is not None:
+            if bench.ratios and base is not None and base > 0 and val is not None:
                 row["ratios"][f"{peer}/nbtrack"] = val / base
         if bench.target_max is not None and base is not None:
             row["nbtrack_meets_target"] = base <= bench.target_max
@@ -362,3 +366,7 @@ def _bench(job: dict[str, Any]) -> Benchmark:
     from benchmarks.registry import REGISTRY
 
     return REGISTRY[job["bench"]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ starting with ``@@BENCH `` (the libraries print their own chatter around them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -39,15 +40,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         out["result"] = result.to_json()
     except Infeasible as exc:
         out["infeasible"] = str(exc)
-    except Exception as exc:  # reported in the table; the run goes on
+    except Exception as exc:  # noqa: BLE001 - any failure is reported in the table; the run goes on
         out["error"] = f"{type(exc).__name__}: {exc}"
         out["traceback"] = traceback.format_exc()
     finally:
-        if opened:
-            try:
+        if opened:  # leave no run open for the next job in this worker
+            with contextlib.suppress(Exception):
                 engine.end_run()
-            except Exception:
-                pass
         out["wall_s"] = round(time.perf_counter() - started, 3)
     return out
 

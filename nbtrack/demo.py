@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import nbtrack
 
@@ -63,6 +64,19 @@ def train_and_track() -> list[str]:
     return run_ids
 
 
+def write_comparison_page(run_ids: list[str], path: Path) -> Path:
+    """The comparison as one self-contained HTML page (the static view ``compare()`` embeds
+    in notebooks: escaped table and inline SVG curves, no script, no external request)."""
+    comparison = nbtrack.compare(runs=run_ids, metric="val_accuracy", display=False, live=False)
+    body = comparison.static_html()
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>nbtrack demo</title></head>"
+        f"<body style='font-family: sans-serif; margin: 2em'>{body}</body></html>",
+        encoding="utf-8",
+    )
+    return path
+
+
 def main() -> None:
     from .tables import text_table
 
@@ -80,7 +94,9 @@ def main() -> None:
     print(f"Tracked {len(run_ids)} runs into {nbtrack.get_tracking_uri()} "
           f"in {time.perf_counter() - started:.1f} s. Best first:\n")
     print(text_table(columns, rows))
-    print("\nNext: `nbtrack runs`, `nbtrack show <run id>`, or in a notebook: "
+    page = write_comparison_page(run_ids, Path("nbtrack-demo-comparison.html").absolute())
+    print(f"\nThe comparison as a page (table and training curves, no script): {page}")
+    print("Next: `nbtrack runs`, `nbtrack show <run id>`, or in a notebook: "
           "%load_ext nbtrack, then %%track on a cell, then nbtrack.compare().")
 
 

@@ -294,3 +294,16 @@ def test_docstring_examples_run(module: str):
 
     result = doctest.testmod(importlib.import_module(f"nbtrack.widgets.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_missing_metric_is_blank_and_logged_nan_says_nan() -> None:
+    with nbtrack.start_run(run_name="has-nan"):
+        nbtrack.log_metric("loss", float("nan"))
+        nbtrack.log_metric("acc", 0.5)
+    with nbtrack.start_run(run_name="no-loss"):
+        nbtrack.log_metric("acc", 0.7)
+    html = compare(display=False, live=False).static_html()
+    rows = {row.split("</td>")[1]: row for row in html.split("<tr")[3:]}
+    loss_cells = {name: row for name, row in rows.items()}
+    assert "NaN" in next(r for n, r in loss_cells.items() if "has-nan" in n)
+    assert "NaN" not in next(r for n, r in loss_cells.items() if "no-loss" in n)

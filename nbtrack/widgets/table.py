@@ -97,8 +97,14 @@ def build_table(runs: RunSet, options: TableOptions) -> TableView:
             continue
         kept = []
         for key in keys:
-            values = (runs.metric_values(key, options.aggregate) if group == "metrics"
-                      else getattr(runs.table, group)[key])
+            if group == "metrics":
+                # None where the run never logged the key, NaN only where it logged NaN:
+                # the table shows "" and "NaN", and the two never count as equal.
+                counts = runs.metric_counts(key).tolist()
+                numbers = runs.metric_values(key, options.aggregate).tolist()
+                values = [None if n == 0 else v for v, n in zip(numbers, counts)]
+            else:
+                values = getattr(runs.table, group)[key]
             if options.differences_only and runs.size > 1 and _all_equal(values):
                 continue
             kept.append(Column(group, key, values))
@@ -111,12 +117,11 @@ def build_table(runs: RunSet, options: TableOptions) -> TableView:
     return TableView(columns, sort_order(runs, options), options, hidden, truncated)
 
 
-def _all_equal(values: list[Any] | np.ndarray) -> bool:
-    if isinstance(values, np.ndarray):
-        finite = values[~np.isnan(values)]
-        return (len(finite) == 0 or bool((finite == finite[0]).all())) and (
-            len(finite) in (0, len(values)))
-    first = values[0] if len(values) else None
+def _all_equal(values: list[Any]) -> bool:
+    """Whether a column holds one value everywhere (so "differences only" hides it)."""
+    first = values[0] if values else None
+    if isinstance(first, float) and math.isnan(first):
+        return all(isinstance(v, float) and math.isnan(v) for v in values)
     return all(v == first for v in values)
 
 

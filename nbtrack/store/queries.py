@@ -102,16 +102,38 @@ def select_run_pks(
     max_results: int | None = None,
     offset: int = 0,
 ) -> list[int]:
-    """Row keys of the runs a search matches, in order (the one place searches are compiled)."""
+    """Row keys of the runs a search matches, in order."""
+    rows = select_runs(store, ("id",), filter_string, experiment_ids, view_type, order_by, max_results, offset)
+    return [row[0] for row in rows]
+
+
+# Columns select_runs may return; only these names reach SQL (callers pass names, not SQL).
+SELECTABLE = frozenset(c.strip().removeprefix("runs.") for c in RUN_COLUMNS.split(","))
+
+
+def select_runs(
+    store: Store,
+    columns: Sequence[str],
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    offset: int = 0,
+) -> list[tuple]:
+    """``columns`` of the runs a search matches, in order: the one place searches are compiled."""
+    unknown = set(columns) - SELECTABLE
+    if unknown:
+        raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
     where, args = _where(filter_string, experiment_ids, view_type)
     order_sql, order_args = compile_order_by(order_by)
     order = f"{order_sql}, {_DEFAULT_ORDER}" if order_sql else _DEFAULT_ORDER
     limit = -1 if max_results is None else int(max_results)
-    rows = store.conn.execute(
-        f"SELECT runs.id FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+    selected = ", ".join(f"runs.{name}" for name in columns)
+    return store.conn.execute(
+        f"SELECT {selected} FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         (*args, *order_args, limit, int(offset)),
     ).fetchall()
-    return [row[0] for row in rows]
 
 
 def count_runs(
@@ -246,42 +268,35 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
 
 # Which value each side table contributes to a wide row; fixed names, never user text.
 PIVOT_SOURCES = {"params": "value", "tags": "value", "metric_summaries": "last_value"}
-_PIVOT_WIDTH = 64  # keys per GROUP BY pass: each key is one CASE evaluated on every row
 
 
-def pivot(store: Store, table: str, selection: str) -> tuple[list[str], list[tuple]]:
-    """``(keys, rows)``: per selected run that has any key, ``(run, value of keys[0], ...)``.
+def pivot(store: Store, table: str, selection: str) -> list[tuple[int, str]]:
+    """Per selected run that has any key: ``(run, JSON object key -> value)``.
 
-    ``selection`` is what ``selected_runs`` yields. The pivot happens in SQL, so
-    100,000 runs with 10 params cross into Python as 100,000 rows, not 1,000,000.
-    Keys are bound as parameters; ``table`` is one of ``PIVOT_SOURCES``. Rows come
-    in run order; callers realign them to their own order.
+    SQLite builds each run's object (``json_group_object``), so 100,000 runs with 10
+    params cross into Python as 100,000 strings, not 1,000,000 rows, and no pass is
+    needed to learn the keys first. NaN metrics (stored NULL) arrive as JSON null.
+    ``table`` is one of ``PIVOT_SOURCES``; ``selection`` is what ``selected_runs`` yields.
     """
     column = PIVOT_SOURCES[table]
-    conn = store.conn
     # CROSS JOIN keeps the selection as the outer loop (SQLite has no statistics to choose
     # it): a small selection seeks only its own runs instead of scanning the whole table.
-    join = f"FROM ({selection}) AS s CROSS JOIN {table} AS t ON t.run = s.id"
-    keys = [r[0] for r in conn.execute(f"SELECT DISTINCT t.key {join} ORDER BY t.key")]
-    if not keys:
-        return [], []
-    merged: dict[int, list] = {}
-    for start in range(0, len(keys), _PIVOT_WIDTH):
-        chunk = keys[start : start + _PIVOT_WIDTH]
-        cases = ", ".join([f"max(CASE WHEN t.key = ? THEN t.{column} END)"] * len(chunk))
-        rows = conn.execute(f"SELECT s.id, {cases} {join} GROUP BY s.id", chunk).fetchall()
-        if len(keys) <= _PIVOT_WIDTH:
-            return keys, rows
-        for run, *values in rows:
-            merged.setdefault(run, [None] * len(keys))[start : start + len(chunk)] = values
-    return keys, [(run, *values) for run, values in merged.items()]
-
-
-def run_attributes(store: Store, selection: str) -> list[tuple]:
-    """The ``RUN_COLUMNS`` rows (code left out) of the selected runs, in run order."""
-    columns = RUN_COLUMNS.replace("runs.code", "NULL")
     return store.conn.execute(
-        f"SELECT {columns} FROM ({selection}) AS s CROSS JOIN runs ON runs.id = s.id").fetchall()
+        f"SELECT s.id, json_group_object(t.key, t.{column}) "
+        f"FROM ({selection}) AS s CROSS JOIN {table} AS t ON t.run = s.id GROUP BY s.id"
+    ).fetchall()
+
+
+def runs_by_pk_columns(store: Store, columns: Sequence[str], pks: Sequence[int]) -> list[tuple]:
+    """``columns`` (names from ``SELECTABLE``) of the given runs, in no particular order."""
+    unknown = set(columns) - SELECTABLE
+    if unknown:
+        raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
+    selected = ", ".join(f"runs.{name}" for name in columns)
+    rows: list[tuple] = []
+    for chunk in _chunked_rows(store, f"SELECT {selected} FROM runs WHERE runs.id IN ({{marks}})", list(pks)):
+        rows.extend(chunk)
+    return rows
 
 
 def _nan(value: float | None) -> float:

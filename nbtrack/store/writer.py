@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import operator
 import os
 import sqlite3
 import uuid
@@ -258,6 +259,7 @@ def insert_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
 
 
 _SCAN_PER_PAIR_LIMIT = 8
+_RUN_AND_KEY = operator.itemgetter(0, 1)
 _AGGREGATES = "min(rowid), max(rowid), count(*), min(value), max(value), max(step)"
 _AGGREGATE_RANGE = "SELECT " + _AGGREGATES + " FROM metric_history NOT INDEXED WHERE rowid > ?"
 
@@ -270,7 +272,7 @@ def _fold_summaries(conn: sqlite3.Connection, rows: Sequence[MetricRow], low: in
     steps usually only grow, so the group's final row is checked first and the range
     is searched only when it is not at the top step.
     """
-    pairs = {row[:2] for row in rows}
+    pairs = set(map(_RUN_AND_KEY, rows))  # C-level: no per-row slice in Python
     if len(pairs) <= _SCAN_PER_PAIR_LIMIT:
         # A few series per batch (the usual training loop): one ordered range scan each
         # beats sorting the whole batch for a GROUP BY.

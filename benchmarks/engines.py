@@ -90,7 +90,34 @@ def _sqlite_copy(src: Path, dst: Path) -> None:
     b.close()
 
 
-class NbtrackEngine(Engine):
+class FluentEngine(Engine):
+    """An engine whose module speaks MLflow's fluent API (``self.m``): nbtrack and MLflow.
+
+    The same calls drive both, which is the point of nbtrack keeping MLflow's names.
+    """
+
+    m: Any
+    experiment: str
+
+    def start_run(self, name: str, params: dict[str, Any] | None = None) -> None:
+        self.m.start_run(run_name=name)
+        if params:
+            self.m.log_params(params)
+
+    def log_metric_fn(self) -> Callable[..., Any]:
+        return self.m.log_metric
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.m.log_metrics(metrics, step=step)
+
+    def end_run(self) -> None:
+        self.m.end_run()
+
+    def search_runs(self) -> Any:
+        return self.m.search_runs(experiment_names=[self.experiment])
+
+
+class NbtrackEngine(FluentEngine):
     """nbtrack's fluent API; the store is ``<dir>/nbtrack.db`` (schema: docs/schema.md)."""
 
     name = module = "nbtrack"
@@ -110,28 +137,13 @@ class NbtrackEngine(Engine):
     def db_path(self) -> Path:
         return self.store / "nbtrack.db"
 
-    def start_run(self, name: str, params: dict[str, Any] | None = None) -> None:
-        self.m.start_run(run_name=name)
-        if params:
-            self.m.log_params(params)
-
-    def log_metric_fn(self) -> Callable[..., Any]:
-        return self.m.log_metric
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.m.log_metrics(metrics, step=step)
 
     def make_durable(self) -> None:
         self.m.flush()
 
-    def end_run(self) -> None:
-        self.m.end_run()
-
-    def search_runs(self) -> Any:
-        return self.m.search_runs(experiment_names=[self.experiment])
 
 
-class MlflowEngine(Engine):
+class MlflowEngine(FluentEngine):
     """MLflow's fluent API on its SQLite backend (the default local store since 3.7)."""
 
     name = module = "mlflow"
@@ -162,16 +174,6 @@ class MlflowEngine(Engine):
     def db_path(self) -> Path:
         return self.store / "mlflow.db"
 
-    def start_run(self, name: str, params: dict[str, Any] | None = None) -> None:
-        self.m.start_run(run_name=name)
-        if params:
-            self.m.log_params(params)
-
-    def log_metric_fn(self) -> Callable[..., Any]:
-        return self.m.log_metric
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.m.log_metrics(metrics, step=step)
 
     def log_points(self, key: str, n: int, chunk: int = 1000) -> None:
         # MLflow's documented path for many points: log_batch, at most 1000 metrics a call.
@@ -186,11 +188,6 @@ class MlflowEngine(Engine):
             batch = [Metric(key, i * 0.001, now, i) for i in range(start, min(n, start + chunk))]
             client.log_batch(run_id, metrics=batch)
 
-    def end_run(self) -> None:
-        self.m.end_run()
-
-    def search_runs(self) -> Any:
-        return self.m.search_runs(experiment_names=[self.experiment])
 
 
 class TrackioEngine(Engine):

@@ -61,21 +61,19 @@ def metric_step(step: Any) -> int:
 
 
 def param_value(key: str, value: Any) -> str:
-    text = value if isinstance(value, str) else _stringify(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
-        raise InvalidInput(
-            f"param {key!r} is {len(text)} characters; the limit is {MAX_PARAM_VALUE_LENGTH}: "
-            "log long values with log_text or log_dict"
-        )
-    return text
+    return _bounded_text("param", key, value, MAX_PARAM_VALUE_LENGTH, "log_text or log_dict")
 
 
 def tag_value(key: str, value: Any) -> str:
+    return _bounded_text("tag", key, value, MAX_TAG_VALUE_LENGTH, "log_text")
+
+
+def _bounded_text(kind: str, key: str, value: Any, limit: int, instead: str) -> str:
+    """``value`` as stored text; refused past ``limit`` characters, naming what to use instead."""
     text = value if isinstance(value, str) else _stringify(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
+    if len(text) > limit:
         raise InvalidInput(
-            f"tag {key!r} is {len(text)} characters; the limit is {MAX_TAG_VALUE_LENGTH}: "
-            "log long values with log_text"
+            f"{kind} {key!r} is {len(text)} characters; the limit is {limit}: log long values with {instead}"
         )
     return text
 

@@ -194,12 +194,10 @@ class RunTable:
         return len(self.runs)
 
     def __repr__(self) -> str:
-        rows = [self.columns, *self.rows()]
-        widths = [min(max(len(r[i]) for r in rows), 48) for i in range(len(self.columns))]
-        lines = ["  ".join(cell[:48].ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-        if not self.runs:
-            lines = ["(no runs)"]
-        return "\n".join(([self.title] if self.title else []) + lines)
+        from .tables import text_table
+
+        body = text_table(self.columns, self.rows()) if self.runs else "(no runs)"
+        return f"{self.title}\n{body}" if self.title else body
 
     def _repr_html_(self) -> str:
         esc = html.escape

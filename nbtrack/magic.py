@@ -236,11 +236,12 @@ class TrackMagics(Magics):
     def _pre_run_cell(self, info: Any) -> None:
         recording = None
         if info.store_history:
-            from .capture.context import request_cell_id
+            from .capture.context import request_cell_id, running_execution_count
 
             cell_id = request_cell_id(self.shell, getattr(info, "cell_id", None))
             if cell_id:
-                self.session.cell_ids[self.shell.execution_count] = cell_id
+                count = running_execution_count(self.shell, before_inputs_stored=True)
+                self.session.cell_ids[count] = cell_id
             if self.auto and fluent.active_run() is None and self._auto_tracks(info.raw_cell):
                 recording = self._auto_recording(info)
         self._pending.append((info, recording))

@@ -90,6 +90,24 @@ def frontend_context_for(cell_id: str | None) -> Any:
     return context
 
 
+def running_execution_count(shell: Any, *, before_inputs_stored: bool = False) -> int | None:
+    """The ``In [n]`` of the cell being executed, the same in IPython 8 and 9.
+
+    ``shell.execution_count`` cannot say it: IPython 9 increments it before a cell
+    runs, IPython 8 after. Both append the cell's input to ``input_hist_raw`` (index
+    0 is a placeholder) right after ``pre_run_cell``, so the history's length does:
+    ``len - 1`` while the cell runs, ``len`` inside a ``pre_run_cell`` handler.
+
+    Example:
+        >>> running_execution_count(get_ipython())  # doctest: +SKIP
+        7
+    """
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if history is None:
+        return getattr(shell, "execution_count", None)
+    return len(history) if before_inputs_stored else len(history) - 1
+
+
 def resolve(shell: Any, ipython_cell_id: str | None = None) -> CellContext:
     """Everything :class:`CellContext` holds, for the cell executing now in ``shell``.
 
@@ -107,7 +125,7 @@ def resolve(shell: Any, ipython_cell_id: str | None = None) -> CellContext:
             absolute = getattr(context, "notebook_abspath", None)
             path, source = absolute or _absolute(context.notebook_path), "frontend"
         content = context.notebook_content
-    return CellContext(cell_id, path, getattr(shell, "execution_count", None), content, source)
+    return CellContext(cell_id, path, running_execution_count(shell), content, source)
 
 
 def _absolute(frontend_path: str) -> str:

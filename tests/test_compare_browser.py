@@ -189,18 +189,29 @@ def test_compare_in_jupyterlab_with_track_cells(tmp_path: Path):
                                       .querySelector('.gtitle')?.textContent.startsWith('val_acc')""")
         screenshot_output(page, cell, "compare-lab-one-selected.png")
 
-        # restore: a real click queues the code; it arrives with the next execute reply
+        # restore: a real click inserts the code as a new cell at once (nbtrack's extension
+        # answers the kernel's insert comm), and the fallback set_next_input is withdrawn
+        sources_js = """() => window.jupyterapp.shell.currentWidget.content.widgets
+                               .map(c => c.model.sharedModel.getSource())"""
         cells_before = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
         view.locator("button", has_text="code → new cell").click()
         view.locator("pre", has_text="%%track sgd-large-steps").wait_for()
-        page.evaluate("""async () => { const panel = window.jupyterapp.shell.currentWidget;
-                                       panel.content.activeCellIndex = panel.content.widgets.length - 2;
-                                       await window.jupyterapp.commands.execute('notebook:run-cell'); }""")
         page.wait_for_function("""(n) => window.jupyterapp.shell.currentWidget.content.widgets.length === n + 1""",
                                arg=cells_before)
-        sources = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
-                                          .map(c => c.model.sharedModel.getSource())""")
-        assert any(src.startswith("%%track sgd-large-steps") for src in sources[-3:])
+        restored = [src for src in page.evaluate(sources_js) if src.startswith("%%track sgd-large-steps")]
+        assert len(restored) == 2  # the original cell and its restored copy
+        # Running another code cell must not bring a second copy through set_next_input.
+        page.evaluate("""async () => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+                                       nb.activeCellIndex = nb.widgets.length - 1;
+                                       await app.commands.execute('notebook:insert-cell-below');
+                                       nb.activeCell.model.sharedModel.setSource('1 + 1');
+                                       await app.commands.execute('notebook:run-cell'); }""")
+        page.wait_for_function("""() => [...document.querySelectorAll('.jp-OutputArea-output')]
+                                          .some(e => e.textContent.trim() === '2')""")
+        page.wait_for_timeout(1000)  # a set_next_input would land with that reply, already in
+        assert page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length") \
+            == cells_before + 2  # the restored cell and the "1 + 1" cell, nothing else
+        assert len([s for s in page.evaluate(sources_js) if s.startswith("%%track sgd-large-steps")]) == 2
         save_notebook(page)
 
     # Saved by JupyterLab (widget state is not saved by default): nbconvert shows the static view.

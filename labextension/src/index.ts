@@ -19,6 +19,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { CellBadges } from './badges';
 import { connectContextChannel, isTrackCell } from './context';
+import { connectInsertChannel } from './insert';
 import { requestAPI } from './request';
 import { RunsPanel } from './sidebar';
 import { SnapshotView } from './snapshot';
@@ -48,6 +49,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     connectContextChannel(contents, notebook =>
       tracker.find(panel => panel.content === notebook) ?? null
     );
+    connectInsertChannel(tracker);
 
     const sidebar = new RunsPanel({
       openSnapshot: (store, run) => void openSnapshot(app, store, run),

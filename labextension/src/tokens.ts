@@ -137,3 +137,6 @@ export interface IFrontendContext {
 }
 
 export const CONTEXT_COMM_TARGET = 'nbtrack.context';
+
+/** Comm target the kernel opens to insert a cell below the active one (compare's restore). */
+export const INSERT_COMM_TARGET = 'nbtrack.insert_cell';

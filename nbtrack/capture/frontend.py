@@ -166,3 +166,42 @@ def parse_context(data: Any, received_at: float | None = None) -> FrontendContex
         received_at=time.time() if received_at is None else received_at,
         server_root=server_root,
     )
+
+
+# --- kernel -> frontend: insert a cell now ------------------------------------------------
+
+INSERT_TARGET = "nbtrack.insert_cell"
+
+
+def insert_cell_below(shell: Any, code: str) -> None:
+    """Put ``code`` in a new cell below the active one, now if nbtrack's extension is there.
+
+    IPython's ``set_next_input`` travels with the next execute reply, so from a widget
+    click (no execution) the cell would appear only when the next cell runs. So both go
+    out: ``set_next_input`` for any frontend, and a comm (target ``nbtrack.insert_cell``)
+    that nbtrack's JupyterLab extension answers by inserting the cell at once and
+    acknowledging; the acknowledgement withdraws the queued ``set_next_input``, so the
+    code is never inserted twice. A frontend without the target closes the comm unread.
+
+    Example:
+        >>> insert_cell_below(get_ipython(), "x = 1")  # doctest: +SKIP
+    """
+    shell.set_next_input(code, replace=False)
+    if getattr(shell, "kernel", None) is None:
+        return  # plain IPython: set_next_input alone puts it in the next prompt
+    try:
+        from comm import create_comm
+
+        channel = create_comm(target_name=INSERT_TARGET, data={"code": code})
+        channel.on_msg(lambda message: _withdraw_next_input(shell, code, message))
+    except Exception as exc:  # the queued set_next_input still delivers it
+        warn_once("insert-comm", f"nbtrack could not ask the frontend to insert the cell now: {exc}")
+
+
+def _withdraw_next_input(shell: Any, code: str, message: Mapping[str, Any]) -> None:
+    data = message.get("content", {}).get("data", {})
+    if not data.get("inserted"):
+        return
+    payloads = shell.payload_manager.read_payload()  # the live list sent with the next reply
+    payloads[:] = [p for p in payloads
+                   if not (p.get("source") == "set_next_input" and p.get("text") == code)]

@@ -232,7 +232,8 @@ class Controls:
         run_id = self.restore_run.value
         code = self.c.restore(run_id)
         self.restored.value = (
-            "<small>Queued as a new cell: Jupyter adds it below the next cell you run (a button "
-            f"click is not a cell execution). Or run <code>cmp.restore({html.escape(repr(run_id))})"
-            "</code>.</small><pre style='background:#f7f7f7;padding:6px;max-height:200px;overflow:auto'>"
+            "<small>Inserted as a new cell below (with nbtrack's JupyterLab extension; in other "
+            "frontends it arrives with the next cell you run, or run "
+            f"<code>cmp.restore({html.escape(repr(run_id))})</code>).</small>"
+            "<pre style='background:#f7f7f7;padding:6px;max-height:200px;overflow:auto'>"
             f"{html.escape(code)}</pre>")

@@ -129,10 +129,12 @@ class Comparison:
         self.render()
 
     def restore(self, run_id: str | None = None) -> str:
-        """Put a run's cell code into a new cell below (IPython's ``set_next_input``); return it.
+        """Put a run's cell code into a new cell below; return it.
 
-        Called in a cell, the new cell appears at once. From the view's button (a widget
-        event, not a cell execution) Jupyter delivers it with the next cell's reply.
+        In JupyterLab with nbtrack's extension the cell appears at once, from the view's
+        button too. Elsewhere this is IPython's ``set_next_input``: called in a cell, the
+        cell appears at once; from the button (a widget event, not an execution) it comes
+        with the next cell's reply.
         """
         run_id = run_id or (self._selected[0] if self._selected else None)
         if run_id is None:
@@ -142,9 +144,11 @@ class Comparison:
             raise NbtrackError(f"run {run_id} recorded no code (only %%track cells do)")
         from IPython import get_ipython
 
+        from ..capture.frontend import insert_cell_below
+
         shell = get_ipython()
         if shell is not None:
-            shell.set_next_input(code, replace=False)
+            insert_cell_below(shell, code)
         return code
 
     # --- rendering ------------------------------------------------------------------------

@@ -56,10 +56,7 @@ __all__ = sorted(_EXPORTS) + ["__version__", "load_ipython_extension", "unload_i
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        # From the installed metadata (itself from labextension/package.json): one source.
-        from importlib.metadata import version
-
-        globals()["__version__"] = value = version("nbtrack")
+        globals()["__version__"] = value = _version()
         return value
     module = _EXPORTS.get(name)
     if module is None:
@@ -67,6 +64,21 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
+
+
+def _version() -> str:
+    """The installed metadata's version (itself from labextension/package.json: one source);
+    in a source checkout that was never installed, package.json itself."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nbtrack")
+    except PackageNotFoundError:
+        import json
+        from pathlib import Path
+
+        package = Path(__file__).resolve().parent.parent / "labextension" / "package.json"
+        return json.loads(package.read_text())["version"] if package.exists() else "unknown"
 
 
 def __dir__() -> list[str]:

@@ -32,7 +32,7 @@ from . import validation
 from .entities import Run, RunError, RunStatus
 from .errors import ActiveRunError, InvalidInput
 from .paths import StoreLocation, current_location
-from .store import writer
+from .store import queries, writer
 from .store.database import Store, open_store
 from .store.metric_buffer import buffer_for, flush_all
 
@@ -90,8 +90,6 @@ class ActiveRun:
 
     def to_run(self) -> Run:
         """The run as stored now (pending writes flushed first)."""
-        from .store import queries
-
         return queries.get_run(read_store(self._store.location), self.run_id)
 
     def __enter__(self) -> ActiveRun:
@@ -176,8 +174,6 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         'customer-sentiment'
     """
     global _experiment_name
-    from .store import queries
-
     store = writer_store()
     if experiment_id is not None:
         experiment = queries.get_experiment(store, str(experiment_id))
@@ -258,14 +254,12 @@ def start_run(
 
 
 def _resume(store: Store, run_id: str) -> writer.CreatedRun:
-    from .store import queries
-
     existing = queries.get_run(store, run_id)
     if existing.info.status is RunStatus.RUNNING and run_id in _all_open:
         raise ActiveRunError(f"run {run_id} is already open in this process; use it, or end it first")
     writer.reopen_run(store, run_id)
     info = existing.info
-    return writer.CreatedRun(run_id, writer.run_pk(store, run_id), info.experiment_id, info.run_name,
+    return writer.CreatedRun(run_id, queries.run_pk(store, run_id), info.experiment_id, info.run_name,
                              info.start_time)
 
 
@@ -284,8 +278,6 @@ def active_run() -> ActiveRun | None:
 
 def last_active_run() -> Run | None:
     """The active run, else the run this process ended last (as MLflow)."""
-    from .store import queries
-
     run = active_run()
     if run is not None:
         return run.to_run()

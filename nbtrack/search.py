@@ -93,7 +93,7 @@ def _dataframe(store, rows: Sequence[tuple]) -> pd.DataFrame:
         "run_id": attributes["run_id"],
         "experiment_id": attributes["experiment_id"].map(str, na_action="ignore"),
         "status": attributes["status"],
-        "artifact_uri": "nbtrack-artifacts:/" + attributes["run_id"],
+        "artifact_uri": queries.ARTIFACT_URI_PREFIX + attributes["run_id"],
         "start_time": pd.to_datetime(attributes["start_time"], unit="ms", utc=True),
         "end_time": pd.to_datetime(attributes["end_time"], unit="ms", utc=True),
         "run_name": attributes["run_name"],

@@ -38,9 +38,12 @@ RUN_COLUMNS = (
 _DEFAULT_ORDER = "runs.start_time DESC, runs.id DESC"
 
 
+ARTIFACT_URI_PREFIX = "nbtrack-artifacts:/"
+
+
 def artifact_uri(run_id: str) -> str:
     """The run's artifact URI: artifacts are content-addressed, so this names, not locates."""
-    return f"nbtrack-artifacts:/{run_id}"
+    return ARTIFACT_URI_PREFIX + run_id
 
 
 def get_experiment(store: Store, experiment_id: str) -> Experiment:

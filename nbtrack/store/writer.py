@@ -114,14 +114,6 @@ def create_run(
     return store.write_retrying(insert)
 
 
-def run_pk(store: Store, run_id: str) -> int:
-    """The integer row key of ``run_id``; ``RunNotFound`` names the id when it is unknown."""
-    row = store.conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise RunNotFound(f"no run {run_id!r} in {store.location.database}")
-    return int(row[0])
-
-
 def end_run(store: Store, run_id: str, status: str | RunStatus, error: RunError | None = None) -> None:
     """Close a run with a terminal status (and the error that ended it, if any)."""
     end_time = now_ms()
@@ -147,22 +139,6 @@ def reopen_run(store: Store, run_id: str) -> None:
             "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?, heartbeat_time = ? "
             "WHERE run_id = ?",
             (host, pid, now_ms(), run_id),
-        )
-    )
-
-
-def set_run_fields(store: Store, run_id: str, **fields: object) -> None:
-    """Update capture-time columns of a run (code, notebook_path, cell_id, ...)."""
-    allowed = {"code", "notebook_path", "cell_id", "execution_count", "run_name", "source"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise InvalidInput(f"cannot set run fields {sorted(unknown)}; allowed: {sorted(allowed)}")
-    if not fields:
-        return
-    assignments = ", ".join(f"{name} = ?" for name in fields)  # names come from `allowed` only
-    store.write_retrying(
-        lambda conn: conn.execute(
-            f"UPDATE runs SET {assignments} WHERE run_id = ?", (*fields.values(), run_id)
         )
     )
 
@@ -218,14 +194,6 @@ def upsert_tags(conn: sqlite3.Connection, pk: int, tags: Mapping[str, str]) -> N
 
 def existing_tags(conn: sqlite3.Connection, pk: int) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,)).fetchall())
-
-
-def delete_tag(store: Store, pk: int, key: str) -> None:
-    def delete(conn: sqlite3.Connection) -> None:
-        if conn.execute("DELETE FROM tags WHERE run = ? AND key = ?", (pk, key)).rowcount == 0:
-            raise InvalidInput(f"no tag {key!r} on this run; nothing to delete")
-
-    store.write_retrying(delete)
 
 
 def remove_tag(conn: sqlite3.Connection, pk: int, key: str) -> None:
@@ -325,10 +293,6 @@ ON CONFLICT (run, key) DO UPDATE SET
 """
 
 
-def log_input(store: Store, pk: int, dataset: DatasetInput) -> None:
-    store.write_retrying(lambda conn: insert_input(conn, pk, dataset))
-
-
 def insert_input(conn: sqlite3.Connection, pk: int, dataset: DatasetInput) -> None:
     conn.execute(
         """INSERT OR REPLACE INTO inputs
@@ -340,12 +304,6 @@ def insert_input(conn: sqlite3.Connection, pk: int, dataset: DatasetInput) -> No
          None if dataset.schema is None else json.dumps(dict(dataset.schema)),
          None if dataset.profile is None else json.dumps(dict(dataset.profile), default=str)),
     )
-
-
-def record_artifacts(store: Store, pk: int, entries: Iterable[tuple[str, str, int]]) -> None:
-    """Point ``(path, digest, size)`` entries of a run at blobs already on disk."""
-    entries = list(entries)
-    store.write_retrying(lambda conn: insert_artifacts(conn, pk, entries))
 
 
 def insert_artifacts(conn: sqlite3.Connection, pk: int, entries: Sequence[tuple[str, str, int]]) -> None:

@@ -18,31 +18,31 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "set_tracking_uri": "nbtrack.paths",
     "get_tracking_uri": "nbtrack.paths",
-    "set_experiment": "nbtrack.fluent",
-    "start_run": "nbtrack.fluent",
-    "end_run": "nbtrack.fluent",
-    "active_run": "nbtrack.fluent",
-    "last_active_run": "nbtrack.fluent",
-    "log_param": "nbtrack.fluent",
-    "log_params": "nbtrack.fluent",
-    "log_metric": "nbtrack.fluent",
-    "log_metrics": "nbtrack.fluent",
-    "set_tag": "nbtrack.fluent",
-    "set_tags": "nbtrack.fluent",
-    "delete_tag": "nbtrack.fluent",
-    "flush": "nbtrack.fluent",
-    "ActiveRun": "nbtrack.fluent",
-    "log_artifact": "nbtrack.artifact_logging",
-    "log_artifacts": "nbtrack.artifact_logging",
-    "log_text": "nbtrack.artifact_logging",
-    "log_dict": "nbtrack.artifact_logging",
-    "log_figure": "nbtrack.artifact_logging",
-    "log_input": "nbtrack.fingerprint",
-    "search_runs": "nbtrack.search",
-    "get_run": "nbtrack.search",
-    "search_experiments": "nbtrack.search",
-    "get_experiment_by_name": "nbtrack.search",
-    "Client": "nbtrack.client",
+    "set_experiment": "nbtrack.tracking.fluent",
+    "start_run": "nbtrack.tracking.fluent",
+    "end_run": "nbtrack.tracking.fluent",
+    "active_run": "nbtrack.tracking.fluent",
+    "last_active_run": "nbtrack.tracking.fluent",
+    "log_param": "nbtrack.tracking.fluent",
+    "log_params": "nbtrack.tracking.fluent",
+    "log_metric": "nbtrack.tracking.fluent",
+    "log_metrics": "nbtrack.tracking.fluent",
+    "set_tag": "nbtrack.tracking.fluent",
+    "set_tags": "nbtrack.tracking.fluent",
+    "delete_tag": "nbtrack.tracking.fluent",
+    "flush": "nbtrack.tracking.fluent",
+    "ActiveRun": "nbtrack.tracking.fluent",
+    "log_artifact": "nbtrack.tracking.artifacts",
+    "log_artifacts": "nbtrack.tracking.artifacts",
+    "log_text": "nbtrack.tracking.artifacts",
+    "log_dict": "nbtrack.tracking.artifacts",
+    "log_figure": "nbtrack.tracking.artifacts",
+    "log_input": "nbtrack.tracking.inputs",
+    "search_runs": "nbtrack.tracking.search",
+    "get_run": "nbtrack.tracking.search",
+    "search_experiments": "nbtrack.tracking.search",
+    "get_experiment_by_name": "nbtrack.tracking.search",
+    "Client": "nbtrack.tracking.client",
     "compare": "nbtrack.widgets",
     "RunStatus": "nbtrack.entities",
     "ViewType": "nbtrack.entities",
@@ -110,13 +110,13 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .artifact_logging import log_artifact, log_artifacts, log_dict, log_figure, log_text
-    from .client import Client
     from .entities import Run, RunStatus, ViewType
     from .errors import InvalidInput, NbtrackError
-    from .fingerprint import log_input
-    from .fluent import (ActiveRun, active_run, delete_tag, end_run, flush, last_active_run,
-                         log_metric, log_metrics, log_param, log_params, set_experiment, set_tag,
-                         set_tags, start_run)
     from .paths import get_tracking_uri, set_tracking_uri
-    from .search import get_experiment_by_name, get_run, search_experiments, search_runs
+    from .tracking.artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_text
+    from .tracking.client import Client
+    from .tracking.fluent import (ActiveRun, active_run, delete_tag, end_run, flush, last_active_run,
+                                  log_metric, log_metrics, log_param, log_params, set_experiment,
+                                  set_tag, set_tags, start_run)
+    from .tracking.inputs import log_input
+    from .tracking.search import get_experiment_by_name, get_run, search_experiments, search_runs

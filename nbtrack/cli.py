@@ -80,9 +80,9 @@ def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str,
     Example: nbtrack runs "metrics.accuracy > 0.8 and params.alpha = '1'" --format csv
     """
     from .store import queries
-    from .store.database import open_store
+    from .store.database import open_for_reading
 
-    with open_store(_location(store_uri)) as store:
+    with open_for_reading(_location(store_uri)) as store:
         ids = None
         if experiment:
             found = queries.get_experiment_by_name(store, experiment)
@@ -97,8 +97,9 @@ def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str,
                    *[f"metrics.{k}" for k in metric_keys]]
         rows = []
         for i, attrs in enumerate(table.attributes):
-            duration = None if attrs[6] is None else round((attrs[6] - attrs[5]) / 1000, 2)
-            rows.append([attrs[1][:8] if output_format == "table" else attrs[1], attrs[3], attrs[4], duration,
+            duration = None if attrs.duration_ms is None else round(attrs.duration_ms / 1000, 2)
+            rows.append([attrs.run_id[:8] if output_format == "table" else attrs.run_id, attrs.run_name,
+                         attrs.status, duration,
                          *[table.params[k][i] for k in param_keys],
                          *[None if table.summaries[k][i] is None else table.summaries[k][i].last
                            for k in metric_keys]])
@@ -116,9 +117,9 @@ def show(run_id: str, output_format: str, store_uri: str | None) -> None:
     """
     from .tables import run_detail_text, run_to_dict
     from .store import queries
-    from .store.database import open_store
+    from .store.database import open_for_reading
 
-    with open_store(_location(store_uri)) as store:
+    with open_for_reading(_location(store_uri)) as store:
         run = queries.get_run(store, _resolve_run_id(store, run_id))
         artifacts = queries.artifact_entries(store, run.info.run_id)
     if output_format == "json":
@@ -178,13 +179,13 @@ def experiments(output_format: str, store_uri: str | None) -> None:
     Example: nbtrack experiments
     """
     from .store import queries
-    from .store.database import open_store
+    from .store.database import open_for_reading
 
-    with open_store(_location(store_uri)) as store:
+    with open_for_reading(_location(store_uri)) as store:
         found = queries.list_experiments(store)
         counts = queries.experiment_run_counts(store)
     _emit(["experiment_id", "name", "runs"],
-          [[e.experiment_id, e.name, counts.get(e.experiment_id, (0, None))[0]] for e in found], output_format)
+          [[e.experiment_id, e.name, counts[e.experiment_id].active_runs if e.experiment_id in counts else 0] for e in found], output_format)
 
 
 @main.command()
@@ -195,7 +196,7 @@ def gc(dry_run: bool, store_uri: str | None) -> None:
 
     Example: nbtrack gc --dry-run
     """
-    from .gc import collect_garbage
+    from .store.gc import collect_garbage
 
     report = collect_garbage(_location(store_uri), dry_run=dry_run)
     verb = "would purge" if dry_run else "purged"

@@ -99,7 +99,7 @@ class RunTag:
 
 @dataclass(frozen=True)
 class DatasetInput:
-    """A fingerprint of data a run read (see ``nbtrack.fingerprint``)."""
+    """A fingerprint of data a run read (see ``nbtrack.tracking.inputs``)."""
 
     name: str
     digest: str

@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
-import threading
 import warnings
+
+from .state import STATE
 
 
 class NbtrackError(Exception):
@@ -37,6 +38,26 @@ class StoreError(NbtrackError):
     """The store cannot be opened or written (corrupt, newer schema, unwritable)."""
 
 
+class NoStore(StoreError):
+    """A read found no store where it looked; reads never create one."""
+
+
+class StoreReadOnly(StoreError):
+    """The store can be read but not written (a read-only file or mount)."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store exclusively (``locking_mode=EXCLUSIVE``, a long write)."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is damaged; ``nbtrack doctor`` checks it and copies what is readable."""
+
+
+class StoreFull(StoreError):
+    """The disk is full; what was logged is kept in memory and written when space returns."""
+
+
 class ReadOnlyQueryError(NbtrackError):
     """``nbtrack sql`` refused a statement that would write, or ran past its limits."""
 
@@ -45,20 +66,16 @@ class NbtrackWarning(UserWarning):
     """Something in nbtrack's own background work failed; the user's code went on."""
 
 
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
 def warn_once(topic: str, message: str) -> None:
     """Warn about a background failure once per topic per process, never raise.
 
     Example:
         >>> warn_once("flush", "nbtrack could not write metrics; retrying")  # doctest: +SKIP
     """
-    with _warned_lock:
-        if topic in _warned:
+    with STATE.lock:
+        if topic in STATE.warned:
             return
-        _warned.add(topic)
+        STATE.warned.add(topic)
     try:
         warnings.warn(message, NbtrackWarning, stacklevel=3)
     except Exception:
@@ -71,5 +88,5 @@ def warn_once(topic: str, message: str) -> None:
 
 def reset_warnings() -> None:
     """Forget which topics were warned about (tests use this)."""
-    with _warned_lock:
-        _warned.clear()
+    with STATE.lock:
+        STATE.warned.clear()

@@ -28,7 +28,8 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Int, Unicode
 
-from . import fluent, validation
+from . import validation
+from .tracking import fluent
 from .capture.cell import CellAnalysis, analyze_cell
 from .capture.recorder import CellRecording, TrackOptions, deferred_interrupts
 from .capture.session import TrackingSession

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidInput
+from .state import STATE
 
 DEFAULT_DIRNAME = ".nbtrack"
 DATABASE_NAME = "nbtrack.db"
 ARTIFACTS_DIRNAME = "artifacts"
-
-_tracking_uri: str | None = None
-
 
 @dataclass(frozen=True)
 class StoreLocation:
@@ -45,10 +43,9 @@ def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     Example:
         >>> set_tracking_uri("/tmp/my-store"); set_tracking_uri(None)
     """
-    global _tracking_uri
     if uri is not None:
         resolve_location(os.fspath(uri))  # refuse a bad URI now rather than at first log
-    _tracking_uri = None if uri is None else os.fspath(uri)
+    STATE.tracking_uri = None if uri is None else os.fspath(uri)
 
 
 def get_tracking_uri() -> str:
@@ -63,8 +60,8 @@ def get_tracking_uri() -> str:
 
 def current_location() -> StoreLocation:
     """The store location in force now (see the module docstring for the order)."""
-    if _tracking_uri is not None:
-        return resolve_location(_tracking_uri)
+    if STATE.tracking_uri is not None:
+        return resolve_location(STATE.tracking_uri)
     home = os.environ.get("NBTRACK_HOME")
     if home:
         return resolve_location(home)

@@ -22,6 +22,9 @@ from .errors import InvalidInput
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
+MAX_RUN_NAME_LENGTH = MAX_TAG_VALUE_LENGTH  # MLflow keeps the name as the tag mlflow.runName
+MIN_STEP, MAX_STEP = -(2**63), 2**63 - 1  # what SQLite's INTEGER holds
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _KEY_PATTERN = re.compile(r"^[\w\-. /:]+$")
 
 
@@ -31,7 +34,8 @@ def check_key(key: object, kind: str) -> str:
         raise InvalidInput(f"{kind} key must be a non-empty string; got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"{kind} key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}: shorten it")
-    if not _KEY_PATTERN.match(key) or ".." in key.split("/") or key.startswith("/"):
+    if not _KEY_PATTERN.match(key) or not key.isascii() and not _encodable(key) \
+            or ".." in key.split("/") or key.startswith("/"):
         raise InvalidInput(
             f"{kind} key {key!r} may only hold letters, digits, '_', '-', '.', ' ', ':' and '/': rename it"
         )
@@ -39,25 +43,91 @@ def check_key(key: object, kind: str) -> str:
 
 
 def metric_value(key: str, value: Any) -> float:
-    """A metric value as float; NaN and ±inf pass, anything non-numeric is refused."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, numbers.Real):
-        try:  # numpy scalars and 0-d arrays register as numbers.Real or convert cleanly
-            if isinstance(value, (str, bytes)):
-                raise TypeError
-            result = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                f"metric {key!r} must be a number; got {type(value).__name__} {value!r:.60}: "
-                "log strings with log_param or set_tag"
-            ) from None
-        return result
-    return float(value)
+    """A metric value as float; NaN and ±inf pass, anything non-numeric or beyond a float's
+    range (``10**400``, ``Decimal("1e400")``) is refused."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, (str, bytes)) or value is None:
+        raise InvalidInput(
+            f"metric {key!r} must be a number; got {type(value).__name__} {value!r:.60}: "
+            "log strings with log_param or set_tag"
+        )
+    try:  # numpy scalars and 0-d arrays register as numbers.Real or convert cleanly
+        result = float(value)
+    except OverflowError:
+        raise InvalidInput(f"metric {key!r} = {str(value)[:40]} is beyond a float's range "
+                           "(about ±1.8e308): scale it or log its logarithm") from None
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"metric {key!r} must be a number; got {type(value).__name__} {value!r:.60}: "
+            "log strings with log_param or set_tag"
+        ) from None
+    if math.isinf(result) and _finite_number(value):
+        raise InvalidInput(f"metric {key!r} = {str(value)[:40]} is beyond a float's range "
+                           "(about ±1.8e308): scale it or log its logarithm")
+    return result
+
+
+def _finite_number(value: Any) -> bool:
+    """True when ``value`` itself is finite (a Decimal or int too large for a float)."""
+    try:
+        is_finite = getattr(value, "is_finite", None)
+        if callable(is_finite):  # decimal.Decimal
+            return bool(is_finite())
+        return isinstance(value, numbers.Integral)
+    except Exception:
+        return False
 
 
 def metric_step(step: Any) -> int:
+    """A step as int, within what the store holds (a 64-bit integer)."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise InvalidInput(f"metric step must be an integer; got {step!r}")
-    return int(step)
+        raise InvalidInput(f"metric step must be an integer; got {step!r:.60}")
+    step = int(step)
+    if not MIN_STEP <= step <= MAX_STEP:
+        raise InvalidInput(f"metric step {step} is out of range; steps are 64-bit integers "
+                           f"({MIN_STEP} to {MAX_STEP})")
+    return step
+
+
+def metric_timestamp(timestamp: Any) -> int:
+    """A timestamp in milliseconds since the epoch (MLflow's unit), from 0 to year 9999.
+
+    Example:
+        >>> metric_timestamp(1_700_000_000_000)
+        1700000000000
+    """
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Real):
+        raise InvalidInput(f"timestamp must be milliseconds since the epoch (an int); got {timestamp!r:.60}")
+    if isinstance(timestamp, float) and not math.isfinite(timestamp):
+        raise InvalidInput(f"timestamp must be a finite number of milliseconds; got {timestamp!r}")
+    if not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        raise InvalidInput(f"timestamp {timestamp!r:.40} is out of range: give milliseconds since the "
+                           f"epoch, 0 to {MAX_TIMESTAMP_MS} (e.g. int(time.time() * 1000))")
+    return int(timestamp)
+
+
+def run_name(name: Any) -> str | None:
+    """A run name as given, or None; refused when it cannot be shown or stored as a name."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise InvalidInput(f"run_name must be a string; got {type(name).__name__}")
+    if len(name) > MAX_RUN_NAME_LENGTH:
+        raise InvalidInput(f"run_name is {len(name)} characters; the limit is {MAX_RUN_NAME_LENGTH}: "
+                           "put long text in a tag or description")
+    if "\x00" in name or not _encodable(name):
+        raise InvalidInput("run_name holds a NUL byte or a lone surrogate, which cannot be stored: "
+                           "pass plain text")
+    return name
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def param_value(key: str, value: Any) -> str:
@@ -71,6 +141,9 @@ def tag_value(key: str, value: Any) -> str:
 def _bounded_text(kind: str, key: str, value: Any, limit: int, instead: str) -> str:
     """``value`` as stored text; refused past ``limit`` characters, naming what to use instead."""
     text = value if isinstance(value, str) else _stringify(value)
+    if not _encodable(text):
+        raise InvalidInput(f"{kind} {key!r} holds a lone surrogate, which cannot be stored as text: "
+                           "pass valid Unicode")
     if len(text) > limit:
         raise InvalidInput(
             f"{kind} {key!r} is {len(text)} characters; the limit is {limit}: log long values with {instead}"

@@ -19,11 +19,9 @@ def nbtrack_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NBTRACK_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield home
-    from nbtrack import fluent
-    from nbtrack.errors import reset_warnings
+    from nbtrack import state
 
-    fluent.reset_state()
-    reset_warnings()
+    state.reset()
 
 
 def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float = 120,

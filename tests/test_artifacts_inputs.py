@@ -9,7 +9,7 @@ import pytest
 
 import nbtrack
 from nbtrack.errors import InvalidInput
-from nbtrack.gc import collect_garbage
+from nbtrack.store.gc import collect_garbage
 from nbtrack.paths import current_location
 
 
@@ -119,7 +119,7 @@ def test_numpy_and_file_fingerprints(tmp_path: Path) -> None:
     inputs = {d.name: d for d in nbtrack.get_run(run.run_id).inputs.dataset_inputs}
     assert inputs["X"].shape == (3, 4) and inputs["X"].source_type == "numpy"
     assert inputs["reviews.csv"].source_type == "file" and inputs["reviews.csv"].source == str(data.resolve())
-    from nbtrack.fingerprint import fingerprint
+    from nbtrack.tracking.inputs import fingerprint
 
     assert fingerprint(np.arange(12).reshape(3, 4)).digest == inputs["X"].digest
     assert fingerprint(np.arange(12).reshape(4, 3)).digest != inputs["X"].digest  # same bytes, other shape

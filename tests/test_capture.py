@@ -120,7 +120,7 @@ def test_snapshot_names():
 
 def test_small_data_is_hashed_fully_and_matches_log_input():
     np = pytest.importorskip("numpy")
-    from nbtrack.fingerprint import fingerprint
+    from nbtrack.tracking.inputs import fingerprint
 
     array = np.arange(1000, dtype=np.int64)
     described = FingerprintCache().describe(array, "xs")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import nbtrack
-from nbtrack import fluent
+from nbtrack import state
+from nbtrack.tracking import fluent
 from nbtrack.entities import RunStatus
 from nbtrack.errors import ActiveRunError, InvalidInput, RunNotFound
 
@@ -208,7 +209,7 @@ def test_summary_last_is_highest_step_even_when_logged_out_of_order() -> None:
 
 def test_reset_state_ends_open_runs() -> None:
     run = nbtrack.start_run()
-    fluent.reset_state()
+    state.reset()
     assert nbtrack.active_run() is None
     assert nbtrack.get_run(run.run_id).info.status is RunStatus.KILLED
 

@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from kernel_support import tracking_shell
 
 import nbtrack
-from nbtrack import fluent
+from nbtrack.tracking import fluent
 from nbtrack.display import RunSummary
 from nbtrack.entities import RunStatus
 from nbtrack.errors import ActiveRunError
@@ -32,6 +32,8 @@ def store():
 
 
 def all_runs():
+    if not Path(fluent.store_handle().location.database).exists():
+        return []  # nothing ran, and nothing created a store either
     return queries.search_runs(store())
 
 
@@ -279,7 +281,7 @@ def test_data_the_cell_reads_is_fingerprinted_and_a_change_shows(ip):
     first = ip.run_cell("%%track fit\ntotal = df['a'].sum()\n").result
     (dataset,) = run_of(first).inputs.dataset_inputs
     assert dataset.name == "df" and dataset.shape == (100, 2) and dataset.profile["fingerprint"] == "full"
-    assert dataset.digest == nbtrack.fingerprint.fingerprint(ip.user_ns["df"]).digest
+    assert dataset.digest == nbtrack.tracking.inputs.fingerprint(ip.user_ns["df"]).digest
     ip.run_cell("df.loc[5, 'b'] = 9.0")
     second = ip.run_cell("%%track fit\ntotal = df['a'].sum()\n").result
     assert second.changes.data_changed == ("df",) and "data changed: df" in repr(second)

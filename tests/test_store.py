@@ -14,7 +14,7 @@ import sqlite_utils
 import nbtrack
 from nbtrack.errors import NbtrackWarning, StoreError
 from nbtrack.paths import resolve_location
-from nbtrack.store import database, metric_buffer, queries, writer
+from nbtrack.store import commands, database, queries, write_queue, writer
 from nbtrack.store.database import open_store
 from nbtrack.store.schema import MIGRATION_NAMES, build_migrations
 
@@ -82,20 +82,20 @@ def test_corrupt_file_is_refused_and_never_overwritten(tmp_path: Path) -> None:
 
 def test_batches_interleaving_runs_keep_each_series_apart(tmp_path: Path) -> None:
     store = open_store(resolve_location(tmp_path))
-    experiment = writer.get_or_create_experiment(store, "e")
-    a = writer.create_run(store, experiment)
-    b = writer.create_run(store, experiment)
+    experiment = store.execute(commands.GetOrCreateExperiment("e"))
+    a = store.execute(writer.new_run_command(experiment))
+    b = store.execute(writer.new_run_command(experiment))
     now = time.time()
     rows = [(run.pk, key, float(step), step, now) for step in range(100) for run in (a, b) for key in ("x", "y")]
-    writer.write_metrics(store, rows[:150])
-    writer.write_metrics(store, rows[150:])
+    store.execute(commands.LogMetrics(rows[:150]))
+    store.execute(commands.LogMetrics(rows[150:]))
     for run in (a, b):
         history = queries.metric_history(store, run.run_id, "x")
         assert [m.step for m in history] == list(range(100))
         assert queries.get_run(store, run.run_id).data.metric_summaries["y"].count == 100
     # A batch with many distinct series takes the GROUP BY path; same answers.
-    many = [writer.create_run(store, experiment) for _ in range(10)]
-    writer.write_metrics(store, [(run.pk, "z", float(i), i, now) for i in range(5) for run in many])
+    many = [store.execute(writer.new_run_command(experiment)) for _ in range(10)]
+    store.execute(commands.LogMetrics([(run.pk, "z", float(i), i, now) for i in range(5) for run in many]))
     assert all(queries.get_run(store, r.run_id).data.metric_summaries["z"].count == 5 for r in many)
     store.close()
 
@@ -129,7 +129,7 @@ def test_write_retrying_backs_off_instead_of_failing(tmp_path: Path, monkeypatch
     blocker = sqlite3.connect(location.database, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
     threading.Timer(0.3, lambda: blocker.execute("ROLLBACK")).start()
-    experiment = writer.get_or_create_experiment(store, "after-the-lock")  # waits, then succeeds
+    experiment = store.execute(commands.GetOrCreateExperiment("after-the-lock"))  # waits, then succeeds
     assert experiment == "1"
     store.close()
 
@@ -158,7 +158,7 @@ def test_readonly_open_of_missing_store_is_clear(tmp_path: Path) -> None:
 
 
 def test_buffer_size_threshold_splits_transactions(nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metric_buffer, "BATCH_ROWS", 1000)
+    monkeypatch.setattr(write_queue, "BATCH_ROWS", 1000)
     with nbtrack.start_run() as run:
         for step in range(4500):
             nbtrack.log_metric("x", 1.0, step=step)

@@ -120,7 +120,7 @@ def overhead_count1000(engine: Any, ctx: Context) -> Result:
            target="one copy, not one per run", ratios=False, repeats_inside=True, needs_engine=False)
 def snapshot_bytes(engine: Any, ctx: Context) -> Result:
     """Execute the same 3-cell notebook ``runs`` times from a fresh history; bytes on disk vs referenced."""
-    from nbtrack import fluent
+    from nbtrack.tracking import fluent
     from nbtrack.store import queries
 
     runs = ctx.params["runs"]
@@ -162,7 +162,7 @@ def fingerprint_large_frame(engine: Any, ctx: Context) -> Result:
     import pandas as pd
 
     from nbtrack.capture.inputs import FingerprintCache
-    from nbtrack.fingerprint import fingerprint
+    from nbtrack.tracking.inputs import fingerprint
 
     frame = pd.DataFrame(np.random.default_rng(0).random((ctx.params["rows"], 10)),
                          columns=[f"f{i}" for i in range(10)])

@@ -2,8 +2,8 @@
 
 Git state, package versions and reading the notebook file from disk can take
 tens of milliseconds. ``%%track`` queues them here; a job hands its rows to the
-run's write queue (``ActiveRun.submit``), so they reach the store in the core's
-flusher transaction, after the cell has returned. ``drain()`` waits for the
+run's write queue as typed commands (``ActiveRun.submit``), so they reach the store
+in the write queue's transaction, after the cell has returned. ``drain()`` waits for the
 queue to empty: ``%nbtrack`` commands, ``%unload_ext`` and interpreter exit call it,
 so what a user reads back is complete.
 
@@ -18,12 +18,12 @@ Example:
 
 from __future__ import annotations
 
-import atexit
 import queue
 import threading
 from collections.abc import Callable
 
 from ..errors import warn_once
+from ..state import STATE
 
 Job = Callable[[], None]
 
@@ -76,10 +76,13 @@ class BackgroundWorker:
         self._thread = None
 
 
-worker = BackgroundWorker()
-
-
-@atexit.register
-def _finish_at_exit() -> None:
-    # Queued git/package/file records of the last cells are written before the kernel exits.
-    worker.stop(timeout=10.0)
+def capture_worker() -> BackgroundWorker:
+    """The process's capture worker (kept in ``nbtrack.state``, which stops it at exit after
+    running what is queued, before the runs end and the store is flushed)."""
+    worker = STATE.capture_worker
+    if worker is None:
+        with STATE.lock:
+            worker = STATE.capture_worker
+            if worker is None:
+                worker = STATE.capture_worker = BackgroundWorker()
+    return worker

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import fluent
+from ..tracking import fluent
 from ..display import RunTable
 from ..errors import InvalidInput, RunNotFound
 from ..paths import current_location
@@ -43,7 +43,7 @@ def recent_runs(limit: int = 20, experiment: str | None = None) -> RunTable:
     """The ``limit`` most recent runs (of ``experiment`` when given), newest first."""
     if limit < 1:
         raise InvalidInput("-n must be at least 1")
-    store = fluent.writer_store()
+    store = fluent.read_store()
     experiment_ids = None
     if experiment is not None:
         found = queries.get_experiment_by_name(store, experiment)
@@ -60,7 +60,7 @@ def history(session: TrackingSession, run: str | None = None, limit: int = 20) -
 
     Without ``run``: the cell being tracked now, else the last tracked cell.
     """
-    store = fluent.writer_store()
+    store = fluent.read_store()
     if run is None:
         current = session.current
         if current is not None and current.run is not None:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import warn_once
+from ..state import STATE
 
 TARGET_NAME = "nbtrack.context"
 
@@ -64,8 +64,6 @@ class FrontendContext:
         return os.path.normpath(os.path.join(root, self.notebook_path))
 
 
-_latest: FrontendContext | None = None
-_lock = threading.Lock()
 
 
 def latest_context() -> FrontendContext | None:
@@ -76,15 +74,14 @@ def latest_context() -> FrontendContext | None:
         >>> ctx is None or isinstance(ctx.received_at, float)
         True
     """
-    with _lock:
-        return _latest
+    with STATE.lock:
+        return STATE.frontend_context
 
 
 def clear_context() -> None:
     """Forget the last context (a test, or a magic that consumed it, calls this)."""
-    global _latest
-    with _lock:
-        _latest = None
+    with STATE.lock:
+        STATE.frontend_context = None
 
 
 def register_comm_target(shell: Any) -> bool:
@@ -121,7 +118,6 @@ def _comm_manager(shell: Any) -> Any | None:
 
 def _on_comm_open(comm: Any, open_msg: Mapping[str, Any]) -> None:
     """Record the context carried by the open message, then close the comm: one message per run."""
-    global _latest
     try:
         context = parse_context(open_msg.get("content", {}).get("data", {}))
     except (TypeError, ValueError) as exc:
@@ -133,8 +129,8 @@ def _on_comm_open(comm: Any, open_msg: Mapping[str, Any]) -> None:
         with contextlib.suppress(Exception):
             comm.close()
     if context is not None:
-        with _lock:
-            _latest = context
+        with STATE.lock:
+            STATE.frontend_context = context
 
 
 def parse_context(data: Any, received_at: float | None = None) -> FrontendContext:

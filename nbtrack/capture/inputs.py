@@ -4,7 +4,7 @@
 reads (by name, from its source) and that existed before it ran. What is hashed:
 
 - **small data** (at most ``full_max_bytes``, 1 MiB by default): everything, with
-  the core's :func:`nbtrack.fingerprint.fingerprint`, so the digest equals what
+  the core's :func:`nbtrack.tracking.inputs.fingerprint`, so the digest equals what
   ``nbtrack.log_input(df)`` records;
 - **large data**: shape, dtypes, column names and a bounded sample of
   ``SAMPLE_ROWS`` evenly spaced rows (first and last included), marked
@@ -141,7 +141,7 @@ class FingerprintCache:
         entry = self._entries.get(key)
         if entry is not None and entry[0]() is obj and entry[1] == sampled_digest:
             return _renamed(entry[2], name)
-        from ..fingerprint import fingerprint
+        from ..tracking.inputs import fingerprint
 
         described = fingerprint(obj, name=name, context="cell")
         described = DatasetInput(described.name, described.digest, described.source,

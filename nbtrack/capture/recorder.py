@@ -24,13 +24,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import fluent
-from ..artifact_logging import log_bytes
 from ..display import RunSummary
 from ..entities import DatasetInput, RunError, RunStatus
 from ..errors import InvalidInput, warn_once
-from ..fingerprint import log_input
-from ..store import queries, writer
+from ..store import queries
+from ..store.commands import ArtifactEntry, RecordArtifacts, SetTags
+from ..store.database import now_ms
+from ..tracking import fluent
+from ..tracking.artifacts import log_bytes
+from ..tracking.inputs import log_input
 from . import context as cell_context
 from .cell import CellAnalysis, is_literal_value
 from .session import TrackingSession
@@ -139,7 +141,7 @@ class CellRecording:
         try:
             experiment_id = None
             if options.experiment:
-                experiment_id = writer.get_or_create_experiment(fluent.writer_store(), options.experiment)
+                experiment_id = fluent.experiment_id_for(options.experiment)
             self.run = fluent.start_run(
                 run_name=options.run_name, experiment_id=experiment_id, tags=tags,
                 nested=self._outer is not None, notebook_path=ctx.notebook_path, cell_id=key,
@@ -263,12 +265,11 @@ class CellRecording:
         ctx, options = self.context, self.options
         assert ctx is not None and self.run is not None
         run, session = self.run, self.session
-        pk = run.pk
         folder = os.path.dirname(ctx.notebook_path) if ctx.notebook_path else os.getcwd()
         disk_path = ctx.notebook_path if options.snapshot and ctx.frontend_content is None else None
 
         def job() -> None:
-            store = fluent.writer_store(run.store_location)  # for its blob folder only
+            store = run.store  # for its blob folder only
             tags: dict[str, str] = {}
             entries: list[tuple[str, str, int]] = []
             if options.git:
@@ -291,16 +292,16 @@ class CellRecording:
                     entries.append((snapshot_name(disk_path, "file"), *entry))
             # Queued behind the run's other writes, in the flusher's transaction.
             if tags:
-                run.submit(lambda conn: writer.upsert_tags(conn, pk, tags))
+                run.submit(SetTags(run.pk, tags))
             if entries:
-                run.submit(lambda conn: writer.insert_artifacts(conn, pk, entries))
+                run.submit(RecordArtifacts(run.pk, tuple(ArtifactEntry(*e) for e in entries), now_ms()))
 
         session.worker.submit(job, "environment")
 
     def _summary(self) -> RunSummary | None:
         assert self.run is not None
         try:
-            store = fluent.read_store(self.run.store_location)  # flushes this process's writes
+            store = self.run.store.read()  # flushes this process's writes
             run = queries.get_run(store, self.run.run_id)
             previous = None
             if run.info.previous_run_id:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .background import worker as default_worker
+from .background import capture_worker
 from .environment import GitProbe, PackageVersions, python_facts
 from .inputs import FULL_MAX_BYTES, FingerprintCache
 from .snapshot import HistorySnapshot
@@ -34,7 +34,7 @@ class TrackingSession:
         self.fingerprints = FingerprintCache(full_max_bytes)
         self.packages = PackageVersions()
         self.git = GitProbe()
-        self.worker = default_worker
+        self.worker = capture_worker()
         self.cell_ids: dict[int, str] = {}  # execution count -> frontend cell id
         self.current: CellRecording | None = None  # the tracked cell running now
         self.last_summary: RunSummary | None = None
@@ -57,13 +57,11 @@ class TrackingSession:
     def blob(self, store: Any, data: bytes) -> tuple[str, int]:
         """``(digest, size)`` of ``data`` in the blob store; the same bytes as last time are
         neither hashed nor checked again (most runs repeat the last requirements and diff)."""
-        from ..store import artifacts as blobs
-
         key = (id(data), len(data))
         cached = self._blobs.get(key)
         if cached is not None and cached[0] is data:
             return cached[1]
-        stored = blobs.put_bytes(store, data)
+        stored = store.put_bytes(data)
         self._blobs = {key: (data, stored)} if len(self._blobs) > 64 else {**self._blobs, key: (data, stored)}
         return stored
 
@@ -74,7 +72,6 @@ class TrackingSession:
         read again; the blob store keeps one copy of identical bytes anyway.
         """
         from ..errors import warn_once
-        from ..store import artifacts as blobs
 
         try:
             stat = os.stat(path)
@@ -82,7 +79,7 @@ class TrackingSession:
             return None  # not saved yet, or the path went stale after a rename
         cached = self._disk.get(path)
         if cached and cached[:2] == (stat.st_mtime_ns, stat.st_size) and \
-                blobs.blob_path(store, cached[2]).exists():
+                store.has_blob(cached[2]):
             return cached[2], cached[3]
         if stat.st_size > max_bytes:
             warn_once("snapshot-size", f"nbtrack skipped the snapshot of {path}: "
@@ -90,6 +87,6 @@ class TrackingSession:
             return None
         with open(path, "rb") as handle:
             data = handle.read()
-        digest, size = blobs.put_bytes(store, data)
+        digest, size = store.put_bytes(data)
         self._disk[path] = (stat.st_mtime_ns, stat.st_size, digest, size)
         return digest, size

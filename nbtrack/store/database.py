@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import StoreError
+from ..errors import (NoStore, StoreCorrupt, StoreError, StoreFull, StoreLocked,
+                      StoreReadOnly)
 from ..paths import StoreLocation
 from .schema import MIGRATION_NAMES, MIGRATION_SET, build_migrations
 
@@ -72,34 +73,48 @@ class Store:
         if self.readonly:
             raise StoreError(f"{self.location.database} was opened read-only")
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors ("database is locked" inside
+                # a statement, a full disk): a second ROLLBACK would raise "no transaction is
+                # active" and hide the error that matters, which is retryable.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            else:
-                self.conn.execute("COMMIT")
 
     def write_retrying(self, work: Callable[[sqlite3.Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, retrying while other writers hold the lock.
 
-        The busy timeout already waits; this covers the rare ``database is locked``
-        that SQLite returns without waiting (a WAL checkpoint or a lock upgrade race).
+        The busy timeout already waits; this covers the ``database is locked`` that
+        SQLite returns without waiting (a WAL checkpoint or a lock upgrade race). Other
+        SQLite failures become the ``StoreError`` that names them (read-only, full, corrupt).
         """
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
                     return work(conn)
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
+                if not is_locked(exc):
+                    raise explain(exc, self.location.database) from exc
                 if attempt == attempts - 1:
-                    raise StoreError(
-                        f"{self.location.database} stayed locked by another writer; try again"
-                    ) from exc
+                    raise locked_error(self.location.database) from exc
                 time.sleep(0.01 * (2**attempt) * (0.5 + random.random()))
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):
+                    raise
+                raise explain(exc, self.location.database) from exc
         raise AssertionError("unreachable")
+
+    def execute(self, command: object) -> object:
+        """Apply one write command (``store.commands``) now, in its own transaction; returns
+        what its handler returns (a new run, an experiment id)."""
+        from .commands import apply
+
+        return self.write_retrying(lambda conn: apply(conn, command))  # type: ignore[arg-type]
 
 
 def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
@@ -113,7 +128,13 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     if database.is_dir():
         raise StoreError(f"{database} is a directory, not an nbtrack store")
     if readonly and not database.exists():
-        raise StoreError(f"no nbtrack store at {database}; log a run first or check the path")
+        raise NoStore(f"no nbtrack store at {database}; log a run first or check the path")
+    if database.exists() and not database.is_file():
+        # A FIFO or device would block SQLite's open forever; a store is a regular file.
+        raise StoreError(f"{database} is not a regular file, so it is not an nbtrack store")
+    if not readonly and database.exists() and not _writable(database):
+        raise StoreReadOnly(f"{database} is read-only: reading works; to log runs, point "
+                            "NBTRACK_HOME or set_tracking_uri at a writable folder")
     if not readonly:
         try:
             database.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +144,7 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     conn: sqlite3.Connection | None = None
     try:
         # as_uri() percent-encodes, so a folder named "a?b#c%" still opens read-only.
-        conn = _connect(database.as_uri() + "?mode=ro", uri=True) if readonly else _connect(str(database))
+        conn = _connect_readonly(database) if readonly else _connect(str(database))
         if readonly:
             _check_schema(conn, database, allow_pending=False)
         else:
@@ -137,17 +158,34 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
         # (We never open() the file ourselves: closing any descriptor on it would drop the
         # POSIX locks SQLite holds for this process's other connections, and another
         # process could then checkpoint and delete the WAL under them.)
-        kind = "not an SQLite file (corrupt or something else)" if "not a database" in str(exc) \
-            else f"not a usable nbtrack store ({exc})"
-        raise StoreError(
-            f"{database} is {kind}; nbtrack will not overwrite it: "
-            "move it aside or point NBTRACK_HOME elsewhere"
-        ) from exc
+        if "not a database" in str(exc):
+            raise StoreError(
+                f"{database} is not an SQLite file; nbtrack will not overwrite it: "
+                "move it aside or point NBTRACK_HOME elsewhere"
+            ) from exc
+        raise explain(exc, database) from exc
     except BaseException:
         if conn is not None:
             conn.close()
         raise
     return Store(location, conn, readonly=readonly)
+
+
+def open_for_reading(location: StoreLocation) -> Store:
+    """A read-only connection to an existing store; never creates one (``NoStore``).
+
+    A store an older nbtrack wrote is migrated first: that writes to a file nbtrack made,
+    whereas a read that left a new store behind would surprise a user who mistyped a path.
+    """
+    if not location.database.exists():
+        raise NoStore(f"no nbtrack store at {location.database}; log a run first or check the path")
+    try:
+        return open_store(location, readonly=True)
+    except StoreError as exc:
+        if "older schema" not in str(exc):
+            raise
+    open_store(location).close()
+    return open_store(location, readonly=True)
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
@@ -163,6 +201,65 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     # Run selections for search live in a temp table: keep it off disk.
     conn.execute("PRAGMA temp_store=MEMORY")
     return conn
+
+
+def _connect_readonly(database: Path) -> sqlite3.Connection:
+    # as_uri() percent-encodes, so a folder named "a?b#c%" still opens read-only.
+    uri = database.as_uri()
+    if not os.access(database.parent, os.W_OK) and not Path(f"{database}-shm").exists():
+        # A read-only folder (a mount, a shared archive): WAL readers cannot create the
+        # shared-memory file there, and no one can write the store, so read it as immutable.
+        return _connect(uri + "?mode=ro&immutable=1", uri=True)
+    return _connect(uri + "?mode=ro", uri=True)
+
+
+def _writable(database: Path) -> bool:
+    return os.access(database, os.W_OK) and os.access(database.parent, os.W_OK)
+
+
+def is_locked(exc: BaseException) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def locked_error(database: Path) -> StoreLocked:
+    holder = lock_holder(database)
+    who = f"process {holder}" if holder else "another process"
+    return StoreLocked(f"{database} is held by {who}; wait for it to finish, or stop it, then retry")
+
+
+def lock_holder(database: Path) -> int | None:
+    """The pid of another process holding a POSIX lock on ``database`` (Linux's /proc/locks)."""
+    try:
+        inode = database.stat().st_ino
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                # "1: POSIX  ADVISORY  WRITE 12345 fd:01:123456 0 EOF"
+                if len(fields) >= 6 and fields[1] == "POSIX" and fields[5].rsplit(":", 1)[-1] == str(inode):
+                    pid = int(fields[4])
+                    if pid != os.getpid():
+                        return pid
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def explain(exc: BaseException, database: Path) -> StoreError:
+    """The ``StoreError`` that names what an SQLite failure means for the user, in one line."""
+    text = str(exc)
+    if is_locked(exc):
+        return locked_error(database)
+    if "readonly" in text or "read-only" in text:
+        return StoreReadOnly(f"{database} is read-only: reading works; to log runs, point "
+                             "NBTRACK_HOME or set_tracking_uri at a writable folder")
+    if "full" in text:
+        return StoreFull(f"the disk holding {database} is full; what was logged is kept in memory "
+                         "and written when space is freed")
+    if "malformed" in text or "not a database" in text or "disk image" in text or "corrupt" in text:
+        return StoreCorrupt(f"{database} is damaged ({text}); run `nbtrack doctor` to check it "
+                            "and copy what is readable into a new store")
+    return StoreError(f"{database}: {text}")
 
 
 def _check_schema(conn: sqlite3.Connection, database: Path, *, allow_pending: bool) -> bool:
@@ -186,7 +283,8 @@ def _check_schema(conn: sqlite3.Connection, database: Path, *, allow_pending: bo
         )
     pending = len(applied) < len(MIGRATION_NAMES)
     if pending and not allow_pending:
-        raise StoreError(f"{database} uses an older schema; open it once with write access to migrate")
+        raise StoreError(f"{database} uses an older schema; open it once with write access to migrate "
+                         "(any nbtrack command that logs does)")
     return pending
 
 

@@ -20,12 +20,14 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..entities import (
     DatasetInput, Experiment, FileInfo, Metric, MetricSummary, Run, RunData, RunError, RunInfo,
     RunInputs, RunStatus, ViewType,
 )
 from ..errors import InvalidInput, RunNotFound
+from .commands import ArtifactEntry
 from .database import Store
 from .filters import compile_filter, compile_order_by
 
@@ -36,6 +38,56 @@ RUN_COLUMNS = (
     "runs.error_type, runs.error_message, runs.error_traceback, runs.host, runs.pid"
 )
 _DEFAULT_ORDER = "runs.start_time DESC, runs.id DESC"
+
+
+class RunAttributes(NamedTuple):
+    """One ``runs`` row as ``run_table`` reads it (``code`` is None unless asked for)."""
+
+    id: int
+    run_id: str
+    experiment_id: int
+    run_name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    user_id: str | None
+    parent_run_id: str | None
+    notebook_path: str | None
+    cell_id: str | None
+    execution_count: int | None
+    previous_run_id: str | None
+    source: str | None
+    code: str | None
+    error_type: str | None
+    error_message: str | None
+    error_traceback: str | None
+    host: str | None
+    pid: int | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end_time is None else self.end_time - self.start_time
+
+
+class MetricPoint(NamedTuple):
+    """One stored point of a series; ``value`` is None where NaN was logged."""
+
+    value: float | None
+    step: int
+    timestamp: int
+
+
+class CellRuns(NamedTuple):
+    """A cell's active runs: how many, and the row key of the newest."""
+
+    count: int
+    newest_pk: int
+
+
+class ExperimentActivity(NamedTuple):
+    active_runs: int
+    last_start_time: int | None
 
 
 ARTIFACT_URI_PREFIX = "nbtrack-artifacts:/"
@@ -177,7 +229,7 @@ def runs_by_pk(store: Store, pks: Sequence[int]) -> list[Run]:
     return runs
 
 
-def _info(row: Sequence) -> RunInfo:
+def _info(row: RunAttributes) -> RunInfo:
     (_, run_id, experiment_id, name, status, start, end, stage, user, parent, notebook, cell,
      count, previous, source, code, error_type, error_message, error_traceback, host, pid) = row
     error = RunError(error_type, error_message or "", error_traceback) if error_type else None
@@ -196,7 +248,7 @@ class RunTable:
     params, tags and metric summaries (None where a run lacks the key)."""
 
     pks: list[int]
-    attributes: list[tuple]
+    attributes: list[RunAttributes]
     params: dict[str, list] = field(default_factory=dict)
     tags: dict[str, list] = field(default_factory=dict)
     summaries: dict[str, list] = field(default_factory=dict)
@@ -210,7 +262,7 @@ def run_table(store: Store, pks: Sequence[int], *, include_code: bool = False) -
     pks = list(pks)
     position = {pk: i for i, pk in enumerate(pks)}
     columns = RUN_COLUMNS if include_code else RUN_COLUMNS.replace("runs.code", "NULL")
-    attributes: list[tuple] = [()] * len(pks)
+    attributes: list[RunAttributes] = [None] * len(pks)  # type: ignore[list-item]
     table = RunTable(pks, attributes)
     size = len(pks)
     for query, target in (
@@ -223,7 +275,7 @@ def run_table(store: Store, pks: Sequence[int], *, include_code: bool = False) -
         for rows in _chunked_rows(store, query, pks):
             if target is None:
                 for row in rows:
-                    attributes[position[row[0]]] = row
+                    attributes[position[row[0]]] = RunAttributes._make(row)
             elif target is table.summaries:
                 for run, key, last, step, ts, lo, hi, n in rows:
                     column = target.get(key)
@@ -269,23 +321,71 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
     yield "SELECT id FROM temp.selected_runs"
 
 
-# Which value each side table contributes to a wide row; fixed names, never user text.
-PIVOT_SOURCES = {"params": "value", "tags": "value", "metric_summaries": "last_value"}
+@dataclass
+class WideRuns:
+    """Runs laid out for a DataFrame, in the order asked for.
 
-
-def pivot(store: Store, table: str, selection: str) -> list[tuple[int, str]]:
-    """Per selected run that has any key: ``(run, JSON object key -> value)``.
-
-    SQLite builds each run's object (``json_group_object``), so 100,000 runs with 10
-    params cross into Python as 100,000 strings, not 1,000,000 rows, and no pass is
-    needed to learn the keys first. NaN metrics (stored NULL) arrive as JSON null.
-    ``table`` is one of ``PIVOT_SOURCES``; ``selection`` is what ``selected_runs`` yields.
+    ``attributes`` maps each requested ``runs`` column to its values. Params and tags
+    arrive pivoted by SQLite as one JSON object per run (``run pk -> text``): 100,000 runs
+    with 10 params cross into Python as 100,000 strings, not 1,000,000 rows. Metrics come
+    as three aligned columns (run pk, key, last value) because a JSON rendering would
+    round floats to 15 digits; values here are the exact doubles logged (NaN as None).
     """
-    column = PIVOT_SOURCES[table]
-    # CROSS JOIN keeps the selection as the outer loop (SQLite has no statistics to choose
-    # it): a small selection seeks only its own runs instead of scanning the whole table.
+
+    attributes: dict[str, list]
+    params: dict[int, str]
+    tags: dict[int, str]
+    metric_runs: list[int]
+    metric_keys: list[str]
+    metric_values: list[float | None]
+
+
+def wide_runs(
+    store: Store,
+    columns: Sequence[str],
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    *,
+    pks: Sequence[int] | None = None,
+) -> WideRuns:
+    """The runs a search matches (or exactly ``pks``, in that order) as ``WideRuns``;
+    ``columns`` are names from ``SELECTABLE`` and must include ``id``."""
+    if "id" not in columns:
+        raise InvalidInput("wide_runs needs the 'id' column to align the side tables")
+    if pks is None:
+        rows = select_runs(store, columns, filter_string, experiment_ids, view_type, order_by, max_results)
+    elif not pks:
+        rows = []
+    else:
+        found = {row[0]: row for row in runs_by_pk_columns(store, ("id", *columns), pks)}
+        rows = [found[pk][1:] for pk in pks if pk in found]
+    if not rows:
+        return WideRuns({name: [] for name in columns}, {}, {}, [], [], [])
+    attributes = {name: list(values) for name, values in zip(columns, zip(*rows))}
+    with selected_runs(store, attributes["id"]) as selection:
+        params = dict(_pivot_text(store, "params", selection))
+        tags = dict(_pivot_text(store, "tags", selection))
+        # CROSS JOIN keeps the selection as the outer loop (SQLite has no statistics to
+        # choose it): a small selection seeks only its own runs instead of scanning the table.
+        metric_rows = store.conn.execute(
+            f"SELECT s.id, t.key, t.last_value FROM ({selection}) AS s "
+            "CROSS JOIN metric_summaries AS t ON t.run = s.id"
+        ).fetchall()
+    metric_runs, metric_keys, metric_values = (list(c) for c in zip(*metric_rows)) if metric_rows \
+        else ([], [], [])
+    return WideRuns(attributes, params, tags, metric_runs, metric_keys, metric_values)
+
+
+def _pivot_text(store: Store, table: str, selection: str) -> list[tuple[int, str]]:
+    """Per selected run with any row in ``table`` (params or tags, whose values are text and
+    so exact in JSON): ``(run, JSON object key -> value)``."""
+    if table not in ("params", "tags"):
+        raise InvalidInput(f"cannot pivot {table!r}")
     return store.conn.execute(
-        f"SELECT s.id, json_group_object(t.key, t.{column}) "
+        f"SELECT s.id, json_group_object(t.key, t.value) "
         f"FROM ({selection}) AS s CROSS JOIN {table} AS t ON t.run = s.id GROUP BY s.id"
     ).fetchall()
 
@@ -343,16 +443,16 @@ def metric_history(store: Store, run_id: str, key: str) -> list[Metric]:
     return [Metric(key, _nan(v), ts, step) for v, step, ts in metric_series(store, run_pk(store, run_id), key)]
 
 
-def metric_series(store: Store, pk: int, key: str) -> list[tuple[float | None, int, int]]:
-    """Raw ``(value, step, timestamp)`` rows of one series (NaN as None), ordered by step."""
-    return store.conn.execute(
+def metric_series(store: Store, pk: int, key: str) -> list[MetricPoint]:
+    """The points of one series (NaN as None), ordered by step."""
+    return [MetricPoint._make(row) for row in store.conn.execute(
         """SELECT m.value, m.step, m.timestamp
            FROM metric_chunks AS c
            JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid
            WHERE c.run = ?1 AND c.key = ?2 AND m.run = ?1 AND m.key = ?2
            ORDER BY m.step, m.rowid""",
         (pk, key),
-    ).fetchall()
+    )]
 
 
 def list_artifacts(store: Store, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -373,13 +473,14 @@ def list_artifacts(store: Store, run_id: str, path: str | None = None) -> list[F
     return list(entries.values())
 
 
-def artifact_entries(store: Store, run_id: str, path: str | None = None) -> list[tuple[str, str, int]]:
+def artifact_entries(store: Store, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
     """Every ``(path, digest, size)`` at or under ``path`` (recursive), for downloads."""
     prefix = "" if not path else path.strip("/")
     rows = store.conn.execute(
         "SELECT path, digest, size FROM artifacts WHERE run = ? ORDER BY path", (run_pk(store, run_id),)
     ).fetchall()
-    return [r for r in rows if not prefix or r[0] == prefix or r[0].startswith(prefix + "/")]
+    return [ArtifactEntry._make(r) for r in rows
+            if not prefix or r[0] == prefix or r[0].startswith(prefix + "/")]
 
 
 def cell_history(store: Store, cell_id: str, notebook_path: str | None = None) -> list[Run]:
@@ -408,17 +509,17 @@ def lineage(store: Store, run_id: str) -> list[Run]:
     return runs_by_pk(store, pks)
 
 
-def experiment_run_counts(store: Store) -> dict[str, tuple[int, int | None]]:
-    """Per experiment id: (active runs, start time of the newest)."""
+def experiment_run_counts(store: Store) -> dict[str, ExperimentActivity]:
+    """Per experiment id: active runs, and the start time of the newest."""
     return {
-        str(eid): (count, last)
+        str(eid): ExperimentActivity(count, last)
         for eid, count, last in store.conn.execute(
             "SELECT experiment_id, count(*), max(start_time) FROM runs "
             "WHERE lifecycle_stage = 'active' GROUP BY experiment_id")
     }
 
 
-def latest_run_per_cell(store: Store, cell_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+def latest_run_per_cell(store: Store, cell_ids: Sequence[str]) -> dict[str, CellRuns]:
     """Per cell id: (number of active runs, row key of the newest), in one statement per 900 ids.
 
     The ``runs_by_cell`` index (cell_id, start_time) serves both the count and the newest row.
@@ -436,5 +537,5 @@ def latest_run_per_cell(store: Store, cell_ids: Sequence[str]) -> dict[str, tupl
                 GROUP BY cell_id""",
             chunk,
         ):
-            found[cell] = (count, pk)
+            found[cell] = CellRuns(count, pk)
     return found

@@ -1,18 +1,20 @@
-"""Every write nbtrack makes to a store, each one short transaction.
+"""The SQL of every write: one handler per command of ``store.commands``.
 
-Callers hand in validated values (see ``nbtrack.validation``); this module
-turns them into rows. Metric points arrive in batches from the buffer in
-``metric_buffer``; their per-run summaries are folded in SQL over the rowid
-range the batch just inserted, so the cost is the batch, never the history.
+Handlers run inside a write transaction the caller (the write queue, or
+``StoreHandle.execute``) opened; they never commit. Values arrive validated
+(see ``nbtrack.validation``). Metric points arrive in batches from the write
+queue; their per-run summaries are folded in SQL over the rowid range the
+batch just inserted, so the cost is the batch, never the history.
 
 Example:
     >>> import tempfile
     >>> from nbtrack.paths import resolve_location
     >>> from nbtrack.store.database import open_store
+    >>> from nbtrack.store import commands
     >>> store = open_store(resolve_location(tempfile.mkdtemp()))
-    >>> exp = get_or_create_experiment(store, "Default")
-    >>> created = create_run(store, exp, run_name="demo")
-    >>> end_run(store, created.run_id, "FINISHED")
+    >>> exp = store.execute(commands.GetOrCreateExperiment("Default"))
+    >>> created = store.execute(new_run_command(exp, run_name="demo"))
+    >>> store.execute(commands.EndRun(created.run_id, RunStatus.FINISHED, now_ms()))
 """
 
 from __future__ import annotations
@@ -22,22 +24,24 @@ import operator
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..entities import DatasetInput, RunError, RunStatus
+from ..entities import RunStatus
 from ..errors import InvalidInput, RunNotFound
+from . import commands as cmd
+from .commands import handles
 from .database import Store, now_ms, process_identity
 
 # A run whose heartbeat is older than this (and whose process we cannot see) has crashed.
 HEARTBEAT_STALE_MS = 5 * 60 * 1000
 
-MetricRow = tuple[int, str, float, int, float]  # (run pk, key, value, step, time.time() seconds)
+MetricRow = cmd.MetricRow
 
 
 @dataclass(frozen=True)
 class CreatedRun:
-    """What the writer hands back for a new run: its public id and its row key."""
+    """What creating a run hands back: its public id and its row key."""
 
     run_id: str
     pk: int
@@ -46,25 +50,18 @@ class CreatedRun:
     start_time: int
 
 
-def get_or_create_experiment(store: Store, name: str) -> str:
-    """The id (as a string, like MLflow's) of the experiment called ``name``, created if new."""
-    row = store.conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (name,)).fetchone()
-    if row:
-        return str(row[0])
-
-    def create(conn: sqlite3.Connection) -> str:
-        now = now_ms()
-        conn.execute(
-            "INSERT OR IGNORE INTO experiments (name, creation_time, last_update_time) VALUES (?, ?, ?)",
-            (name, now, now),
-        )
-        return str(conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (name,)).fetchone()[0])
-
-    return store.write_retrying(create)
+@handles(cmd.GetOrCreateExperiment)
+def _get_or_create_experiment(conn: sqlite3.Connection, command: cmd.GetOrCreateExperiment) -> str:
+    now = now_ms()
+    conn.execute(
+        "INSERT OR IGNORE INTO experiments (name, creation_time, last_update_time) VALUES (?, ?, ?)",
+        (command.name, now, now),
+    )
+    row = conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (command.name,)).fetchone()
+    return str(row[0])
 
 
-def create_run(
-    store: Store,
+def new_run_command(
     experiment_id: str,
     *,
     run_name: str | None = None,
@@ -76,84 +73,82 @@ def create_run(
     execution_count: int | None = None,
     code: str | None = None,
     user_id: str | None = None,
-) -> CreatedRun:
-    """Insert a RUNNING run and link it to the previous run of the same cell, if any."""
+) -> cmd.CreateRun:
+    """A ``CreateRun`` with a fresh id, the time now and this process as its owner."""
     run_id = uuid.uuid4().hex
-    start = now_ms()
-    name = run_name or _default_run_name(run_id)
     host, pid = process_identity()
-    user = user_id or _user_name()
-
-    def insert(conn: sqlite3.Connection) -> CreatedRun:
-        previous = None
-        if cell_id:
-            # Same cell in the same notebook first; else the same cell id under another path,
-            # so renaming a notebook does not cut its cells' lineage.
-            row = conn.execute(
-                "SELECT run_id FROM runs WHERE cell_id = ? AND lifecycle_stage = 'active' "
-                "ORDER BY (notebook_path IS ?) DESC, start_time DESC, id DESC LIMIT 1",
-                (cell_id, notebook_path),
-            ).fetchone()
-            previous = row[0] if row else None
-        cursor = conn.execute(
-            """INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id,
-                   parent_run_id, source, notebook_path, cell_id, execution_count, previous_run_id,
-                   code, host, pid, heartbeat_time)
-               VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (run_id, int(experiment_id), name, start, user, parent_run_id, source, notebook_path,
-             cell_id, execution_count, previous, code, host, pid, start),
-        )
-        pk = int(cursor.lastrowid or 0)
-        if tags:
-            conn.executemany(
-                "INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
-                [(pk, k, v) for k, v in tags.items()],
-            )
-        return CreatedRun(run_id, pk, str(experiment_id), name, start)
-
-    return store.write_retrying(insert)
+    return cmd.CreateRun(
+        experiment_id=str(experiment_id), run_id=run_id, run_name=run_name or _default_run_name(run_id),
+        start_time=now_ms(), user_id=user_id or _user_name(), host=host, pid=pid,
+        tags=dict(tags or {}), parent_run_id=parent_run_id, source=source,
+        notebook_path=notebook_path, cell_id=cell_id, execution_count=execution_count, code=code,
+    )
 
 
-def end_run(store: Store, run_id: str, status: str | RunStatus, error: RunError | None = None) -> None:
-    """Close a run with a terminal status (and the error that ended it, if any)."""
-    end_time = now_ms()
-    store.write_retrying(lambda conn: finish_run(conn, run_id, status, error, end_time))
+@handles(cmd.CreateRun)
+def _create_run(conn: sqlite3.Connection, c: cmd.CreateRun) -> CreatedRun:
+    """Insert a RUNNING run and link it to the previous run of the same cell, if any."""
+    previous = None
+    if c.cell_id:
+        # Same cell in the same notebook first; else the same cell id under another path,
+        # so renaming a notebook does not cut its cells' lineage.
+        row = conn.execute(
+            "SELECT run_id FROM runs WHERE cell_id = ? AND lifecycle_stage = 'active' "
+            "ORDER BY (notebook_path IS ?) DESC, start_time DESC, id DESC LIMIT 1",
+            (c.cell_id, c.notebook_path),
+        ).fetchone()
+        previous = row[0] if row else None
+    try:
+        experiment = int(c.experiment_id)
+    except ValueError:
+        raise InvalidInput(f"experiment id {c.experiment_id!r} is not a number; ids look like '1'") from None
+    if conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (experiment,)).fetchone() is None:
+        raise InvalidInput(f"no experiment with id {c.experiment_id!r}; see nbtrack.search_experiments()")
+    cursor = conn.execute(
+        """INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id,
+               parent_run_id, source, notebook_path, cell_id, execution_count, previous_run_id,
+               code, host, pid, heartbeat_time)
+           VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (c.run_id, experiment, c.run_name, c.start_time, c.user_id, c.parent_run_id, c.source,
+         c.notebook_path, c.cell_id, c.execution_count, previous, c.code, c.host, c.pid, c.start_time),
+    )
+    pk = int(cursor.lastrowid or 0)
+    if c.tags:
+        conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
+                         [(pk, k, v) for k, v in c.tags.items()])
+    return CreatedRun(c.run_id, pk, str(experiment), c.run_name, c.start_time)
 
 
-def finish_run(conn: sqlite3.Connection, run_id: str, status: str | RunStatus,
-               error: RunError | None, end_time: int) -> None:
-    """The SQL of ending a run, inside the caller's transaction."""
+@handles(cmd.EndRun)
+def _end_run(conn: sqlite3.Connection, c: cmd.EndRun) -> None:
+    error = c.error
     conn.execute(
         """UPDATE runs SET status = ?, end_time = ?, error_type = ?, error_message = ?,
                error_traceback = ? WHERE run_id = ?""",
-        (RunStatus(status).value, end_time, error and error.type, error and error.message,
-         error and error.traceback, run_id),
+        (RunStatus(c.status).value, c.end_time, error and error.type, error and error.message,
+         error and error.traceback, c.run_id),
     )
 
 
-def reopen_run(store: Store, run_id: str) -> None:
-    """Mark a finished run RUNNING again (``start_run(run_id=...)`` resumes it)."""
-    host, pid = process_identity()
-    store.write_retrying(
-        lambda conn: conn.execute(
-            "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?, heartbeat_time = ? "
-            "WHERE run_id = ?",
-            (host, pid, now_ms(), run_id),
-        )
-    )
+@handles(cmd.ReopenRun)
+def _reopen_run(conn: sqlite3.Connection, c: cmd.ReopenRun) -> None:
+    if conn.execute(
+        "UPDATE runs SET status = 'RUNNING', end_time = NULL, host = ?, pid = ?, heartbeat_time = ? "
+        "WHERE run_id = ?",
+        (c.host, c.pid, c.time, c.run_id),
+    ).rowcount == 0:
+        raise RunNotFound(f"no run {c.run_id!r} to resume")
 
 
-def log_params(store: Store, pk: int, params: Mapping[str, str]) -> None:
-    """Record params; re-logging the same value is a no-op, a different value is refused
-    (MLflow's rule: a param describes how the run was configured, it does not change)."""
-
-    def insert(conn: sqlite3.Connection) -> None:
-        conflict = param_conflict(existing_params(conn, pk, list(params)), params)
-        if conflict:
-            raise InvalidInput(conflict)
-        insert_params(conn, pk, params)
-
-    store.write_retrying(insert)
+@handles(cmd.SetParams)
+def _set_params(conn: sqlite3.Connection, c: cmd.SetParams) -> None:
+    """Re-logging the same value is a no-op, a different value is refused (MLflow's rule: a
+    param describes how the run was configured, it does not change)."""
+    conflict = param_conflict(existing_params(conn, c.run, list(c.params)), c.params)
+    if conflict:
+        raise InvalidInput(conflict)
+    conn.executemany("INSERT OR IGNORE INTO params (run, key, value) VALUES (?, ?, ?)",
+                     [(c.run, k, v) for k, v in c.params.items()])
 
 
 def existing_params(conn: sqlite3.Connection, pk: int, keys: Sequence[str] | None = None) -> dict[str, str]:
@@ -178,32 +173,24 @@ def param_conflict(existing: Mapping[str, str], params: Mapping[str, str]) -> st
     return None
 
 
-def insert_params(conn: sqlite3.Connection, pk: int, params: Mapping[str, str]) -> None:
-    conn.executemany("INSERT OR IGNORE INTO params (run, key, value) VALUES (?, ?, ?)",
-                     [(pk, k, v) for k, v in params.items()])
-
-
-def set_tags(store: Store, pk: int, tags: Mapping[str, str]) -> None:
-    store.write_retrying(lambda conn: upsert_tags(conn, pk, tags))
-
-
-def upsert_tags(conn: sqlite3.Connection, pk: int, tags: Mapping[str, str]) -> None:
+@handles(cmd.SetTags)
+def _set_tags(conn: sqlite3.Connection, c: cmd.SetTags) -> None:
     conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
-                     [(pk, k, v) for k, v in tags.items()])
+                     [(c.run, k, v) for k, v in c.tags.items()])
 
 
 def existing_tags(conn: sqlite3.Connection, pk: int) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,)).fetchall())
 
 
-def remove_tag(conn: sqlite3.Connection, pk: int, key: str) -> None:
-    conn.execute("DELETE FROM tags WHERE run = ? AND key = ?", (pk, key))
+@handles(cmd.DeleteTag)
+def _delete_tag(conn: sqlite3.Connection, c: cmd.DeleteTag) -> None:
+    conn.execute("DELETE FROM tags WHERE run = ? AND key = ?", (c.run, c.key))
 
 
-def write_metrics(store: Store, rows: Sequence[MetricRow]) -> None:
-    """Insert a batch of points and fold it into ``metric_summaries`` (one transaction)."""
-    if rows:
-        store.write_retrying(lambda conn: insert_metrics(conn, rows))
+@handles(cmd.LogMetrics)
+def _log_metrics(conn: sqlite3.Connection, c: cmd.LogMetrics) -> None:
+    insert_metrics(conn, c.rows)
 
 
 def insert_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
@@ -293,12 +280,14 @@ ON CONFLICT (run, key) DO UPDATE SET
 """
 
 
-def insert_input(conn: sqlite3.Connection, pk: int, dataset: DatasetInput) -> None:
+@handles(cmd.RecordInput)
+def _record_input(conn: sqlite3.Connection, c: cmd.RecordInput) -> None:
+    dataset = c.dataset
     conn.execute(
         """INSERT OR REPLACE INTO inputs
                (run, name, context, digest, source, source_type, shape, schema, profile)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (pk, dataset.name, dataset.context or "", dataset.digest, dataset.source,
+        (c.run, dataset.name, dataset.context or "", dataset.digest, dataset.source,
          dataset.source_type,
          None if dataset.shape is None else json.dumps(list(dataset.shape)),
          None if dataset.schema is None else json.dumps(dict(dataset.schema)),
@@ -306,29 +295,22 @@ def insert_input(conn: sqlite3.Connection, pk: int, dataset: DatasetInput) -> No
     )
 
 
-def insert_artifacts(conn: sqlite3.Connection, pk: int, entries: Sequence[tuple[str, str, int]]) -> None:
-    now = now_ms()
+@handles(cmd.RecordArtifacts)
+def _record_artifacts(conn: sqlite3.Connection, c: cmd.RecordArtifacts) -> None:
     conn.executemany("INSERT OR IGNORE INTO blobs (digest, size, created) VALUES (?, ?, ?)",
-                     [(digest, size, now) for _, digest, size in entries])
+                     [(e.digest, e.size, c.time) for e in c.entries])
     conn.executemany("INSERT OR REPLACE INTO artifacts (run, path, digest, size) VALUES (?, ?, ?, ?)",
-                     [(pk, path, digest, size) for path, digest, size in entries])
+                     [(c.run, e.path, e.digest, e.size) for e in c.entries])
 
 
-def heartbeat(store: Store, run_ids: Iterable[str]) -> None:
-    """Mark runs as still owned by a live process (the flusher calls this periodically)."""
-    ids = list(run_ids)
-    if ids:
-        now = now_ms()
-        store.write_retrying(
-            lambda conn: conn.executemany(
-                "UPDATE runs SET heartbeat_time = ? WHERE run_id = ? AND status = 'RUNNING'",
-                [(now, run_id) for run_id in ids],
-            )
-        )
+@handles(cmd.Heartbeat)
+def _heartbeat(conn: sqlite3.Connection, c: cmd.Heartbeat) -> None:
+    conn.executemany("UPDATE runs SET heartbeat_time = ? WHERE run_id = ? AND status = 'RUNNING'",
+                     [(c.time, run_id) for run_id in c.run_ids])
 
 
-def mark_crashed_runs(store: Store) -> list[str]:
-    """Close RUNNING runs whose process is gone.
+def crashed_runs(store: Store) -> tuple[str, ...]:
+    """RUNNING runs whose process is gone.
 
     Same host: the recorded pid is checked directly (``os.kill(pid, 0)``), which
     finds a dead kernel at once. Another host (a store on a shared disk): a
@@ -348,39 +330,56 @@ def mark_crashed_runs(store: Store) -> list[str]:
                 dead.append(run_id)
         elif stale:
             dead.append(run_id)
+    return tuple(dead)
+
+
+@handles(cmd.MarkCrashed)
+def _mark_crashed(conn: sqlite3.Connection, c: cmd.MarkCrashed) -> None:
+    conn.executemany(
+        """UPDATE runs SET status = 'CRASHED', end_time = coalesce(heartbeat_time, start_time),
+               error_type = 'ProcessDied',
+               error_message = 'the process that owned this run ended without closing it'
+           WHERE run_id = ? AND status = 'RUNNING'""",
+        [(run_id,) for run_id in c.run_ids],
+    )
+
+
+def mark_crashed_runs(store: Store) -> list[str]:
+    """Close RUNNING runs whose process is gone; returns their ids."""
+    dead = crashed_runs(store)
     if dead:
-        store.write_retrying(
-            lambda conn: conn.executemany(
-                """UPDATE runs SET status = 'CRASHED', end_time = coalesce(heartbeat_time, start_time),
-                       error_type = 'ProcessDied',
-                       error_message = 'the process that owned this run ended without closing it'
-                   WHERE run_id = ? AND status = 'RUNNING'""",
-                [(run_id,) for run_id in dead],
-            )
-        )
-    return dead
+        store.execute(cmd.MarkCrashed(dead))
+    return list(dead)
 
 
-def delete_run(store: Store, run_id: str) -> None:
-    def mark(conn: sqlite3.Connection) -> None:
-        if conn.execute(
-            "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_id = ?",
-            (now_ms(), run_id),
-        ).rowcount == 0:
-            raise RunNotFound(f"no run {run_id!r} to delete")
+@handles(cmd.SetLifecycle)
+def _set_lifecycle(conn: sqlite3.Connection, c: cmd.SetLifecycle) -> None:
+    deleted_time = c.time if c.stage == "deleted" else None
+    if conn.execute(
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_id = ?",
+        (c.stage, deleted_time, c.run_id),
+    ).rowcount == 0:
+        raise RunNotFound(f"no run {c.run_id!r} to {'delete' if c.stage == 'deleted' else 'restore'}")
 
-    store.write_retrying(mark)
+
+@handles(cmd.PurgeRuns)
+def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
+    pks = [(pk,) for pk in c.runs]
+    # metric_history has no index on run: reach a run's points through its chunks.
+    conn.executemany(
+        "DELETE FROM metric_history WHERE rowid IN (SELECT m.rowid FROM metric_chunks AS c "
+        "JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid "
+        "AND m.run = c.run WHERE c.run = ?)",
+        pks,
+    )
+    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts"):
+        conn.executemany(f"DELETE FROM {table} WHERE run = ?", pks)
+    conn.executemany("DELETE FROM runs WHERE id = ?", pks)
 
 
-def restore_run(store: Store, run_id: str) -> None:
-    def mark(conn: sqlite3.Connection) -> None:
-        if conn.execute(
-            "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_id = ?",
-            (run_id,),
-        ).rowcount == 0:
-            raise RunNotFound(f"no run {run_id!r} to restore")
-
-    store.write_retrying(mark)
+@handles(cmd.ForgetBlobs)
+def _forget_blobs(conn: sqlite3.Connection, c: cmd.ForgetBlobs) -> None:
+    conn.executemany("DELETE FROM blobs WHERE digest = ?", [(d,) for d in c.digests])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidInput, RunNotFound
-from ..fluent import read_store
+from ..errors import NoStore, InvalidInput, RunNotFound
+from ..tracking.fluent import read_store
 from ..store import queries
 from ..store.database import Store
 
@@ -64,7 +64,7 @@ class RunSet:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        from ..search import runs_dataframe
+        from ..tracking.search import runs_dataframe
 
         return runs_dataframe(self.store, self.table.pks)
 
@@ -156,7 +156,13 @@ def load_runs(
     ``experiment`` takes names or ids; ``runs`` keeps the given order when no
     filter is set. Unknown experiment names or run ids raise ``InvalidInput``.
     """
-    store = store or read_store()  # flushes first: points logged a moment ago are on disk
+    query = {"filter": filter_string, "runs": list(runs) if runs is not None else None,
+             "experiment": experiment, "max_results": max_results}
+    if store is None:
+        try:
+            store = read_store()  # flushes first: points logged a moment ago are on disk
+        except NoStore:  # nothing logged here yet: an empty comparison, and no store created
+            return RunSet(None, queries.RunTable([], []), query)  # type: ignore[arg-type]
     experiment_ids = _experiment_ids(store, experiment)
     pks = queries.select_run_pks(store, filter_string or None, experiment_ids, max_results=max_results)
     if runs is not None:
@@ -171,8 +177,6 @@ def load_runs(
         matching = set(pks)
         pks = [pk for pk in dict.fromkeys(wanted) if pk in matching]
     table = queries.run_table(store, pks)
-    query = {"filter": filter_string, "runs": list(runs) if runs is not None else None,
-             "experiment": experiment, "max_results": max_results}
     return RunSet(store, table, query)
 
 

@@ -15,30 +15,27 @@ import os
 import tempfile
 from pathlib import Path
 
-from .entities import FileInfo, Metric, Run, RunStatus, ViewType
-from .errors import InvalidInput
-from .paths import current_location, resolve_location
-from .store import artifacts as blobs
-from .store import queries, writer
-from .store.database import Store
-from .store.metric_buffer import flush_all
+from .. import validation
+from ..entities import Experiment, FileInfo, Metric, Run, RunStatus, ViewType
+from ..errors import InvalidInput
+from ..paths import current_location, resolve_location
+from ..store import artifacts as blobs
+from ..store import commands, queries
+from ..store.database import Store, now_ms
+from .fluent import store_handle
 
 
 class Client:
     """Read and manage runs of one store (the current one when ``tracking_uri`` is None)."""
 
     def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
-        from .fluent import writer_store
-
         location = current_location() if tracking_uri is None else resolve_location(tracking_uri)
-        self._store: Store = writer_store(location)
+        self._handle = store_handle(location)
         self.tracking_uri = location.uri
 
     def _fresh(self) -> Store:
-        """A read-only connection, after flushing what this process logged."""
-        from .fluent import read_store
-
-        return read_store(self._store.location)
+        """The read-only connection, after flushing what this process logged."""
+        return self._handle.read()
 
     def get_run(self, run_id: str) -> Run:
         return queries.get_run(self._fresh(), run_id)
@@ -68,40 +65,40 @@ class Client:
 
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
         """Copy a run's artifact (file or folder) to ``dst_path`` (a temp dir by default)."""
-        entries = queries.artifact_entries(self._fresh(), run_id, path or None)
+        store = self._fresh()
+        entries = queries.artifact_entries(store, run_id, path or None)
         if not entries:
             raise InvalidInput(f"run {run_id} has no artifact at {path!r}; see list_artifacts()")
         root = Path(dst_path or tempfile.mkdtemp(prefix="nbtrack-artifacts-"))
-        for artifact_path, digest, _ in entries:
-            relative = blobs.normalize_artifact_path(None, artifact_path)  # re-checked on the way out
-            blobs.copy_blob(self._store, digest, root / relative)
+        for entry in entries:
+            relative = blobs.normalize_artifact_path(None, entry.path)  # re-checked on the way out
+            blobs.copy_blob(store, entry.digest, root / relative)
         return str(root / path) if path else str(root)
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted (hidden from searches); ``nbtrack gc`` removes it for good."""
-        flush_all()  # the run may have queued writes of its own
-        writer.delete_run(self._store, run_id)
+        self._handle.flush()  # the run may have queued writes of its own
+        self._handle.execute(commands.SetLifecycle(run_id, "deleted", now_ms()))
 
     def restore_run(self, run_id: str) -> None:
-        writer.restore_run(self._store, run_id)
+        self._handle.execute(commands.SetLifecycle(run_id, "active", now_ms()))
 
     def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
-        writer.end_run(self._store, run_id, RunStatus(status))
+        self._handle.flush()
+        self._handle.execute(commands.EndRun(run_id, RunStatus(status), now_ms()))
 
-    def set_tag(self, run_id: str, key: str, value: object) -> None:
-        from . import validation
+    def set_tag(self, run_id: str, key: object, value: object) -> None:
+        self._handle.execute(commands.SetTags(self._pk(run_id), validation.checked_tags({key: value})))
 
-        writer.set_tags(self._store, queries.run_pk(self._store, run_id),
-                        validation.checked_tags({key: value}))
+    def log_param(self, run_id: str, key: object, value: object) -> None:
+        self._handle.execute(commands.SetParams(self._pk(run_id), validation.checked_params({key: value})))
 
-    def log_param(self, run_id: str, key: str, value: object) -> None:
-        from . import validation
+    def search_experiments(self) -> list[Experiment]:
+        return queries.list_experiments(self._fresh())
 
-        writer.log_params(self._store, queries.run_pk(self._store, run_id),
-                          validation.checked_params({key: value}))
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return queries.get_experiment_by_name(self._fresh(), name)
 
-    def search_experiments(self):
-        return queries.list_experiments(self._store)
-
-    def get_experiment_by_name(self, name: str):
-        return queries.get_experiment_by_name(self._store, name)
+    def _pk(self, run_id: str) -> int:
+        self._handle.flush()  # the run may be one this process created a moment ago
+        return queries.run_pk(self._fresh(), run_id)

@@ -23,8 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .entities import DatasetInput
-from .errors import InvalidInput
+from ..entities import DatasetInput
+from ..errors import InvalidInput
+from ..store.commands import RecordInput
 
 CHUNK = 1 << 20
 
@@ -110,11 +111,9 @@ def log_input(dataset: Any, name: str | None = None, context: str | None = None,
         >>> nbtrack.log_input(train_df, name="reviews", context="train")  # doctest: +SKIP
     """
     from .fluent import current_run
-    from .store import writer
 
     described = dataset if isinstance(dataset, DatasetInput) else fingerprint(
         dataset, name=name, context=context, source=source)
     run = current_run()
-    pk = run._pk
-    run.submit(lambda conn: writer.insert_input(conn, pk, described))
+    run.submit(RecordInput(run.pk, described))
     return described

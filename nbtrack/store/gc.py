@@ -9,12 +9,13 @@ Example:
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from .paths import StoreLocation
-from .store import artifacts as blobs
-from .store.database import open_store
+from ..errors import NoStore
+from ..paths import StoreLocation
+from . import artifacts as blobs
+from .commands import ForgetBlobs, PurgeRuns
+from .database import open_store
 
 
 @dataclass(frozen=True)
@@ -26,24 +27,13 @@ class GcReport:
 
 def collect_garbage(location: StoreLocation, *, dry_run: bool = False) -> GcReport:
     """Delete runs marked deleted (with their rows) and unreferenced blob files."""
+    if not location.database.is_file():
+        raise NoStore(f"no nbtrack store at {location.database}; nothing to collect")
     store = open_store(location)
     try:
         deleted = [r[0] for r in store.conn.execute("SELECT id FROM runs WHERE lifecycle_stage = 'deleted'")]
         if not dry_run and deleted:
-
-            def purge(conn: sqlite3.Connection) -> None:
-                # metric_history has no index on run: reach a run's points through its chunks.
-                conn.executemany(
-                    "DELETE FROM metric_history WHERE rowid IN (SELECT m.rowid FROM metric_chunks AS c "
-                    "JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid "
-                    "AND m.run = c.run WHERE c.run = ?)",
-                    [(pk,) for pk in deleted],
-                )
-                for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts"):
-                    conn.executemany(f"DELETE FROM {table} WHERE run = ?", [(pk,) for pk in deleted])
-                conn.executemany("DELETE FROM runs WHERE id = ?", [(pk,) for pk in deleted])
-
-            store.write_retrying(purge)
+            store.execute(PurgeRuns(tuple(deleted)))
         orphans = blobs.unreferenced_blobs(store)
         freed = 0
         for digest in orphans:
@@ -53,9 +43,7 @@ def collect_garbage(location: StoreLocation, *, dry_run: bool = False) -> GcRepo
                 if not dry_run:
                     path.unlink()
         if not dry_run and orphans:
-            store.write_retrying(
-                lambda conn: conn.executemany("DELETE FROM blobs WHERE digest = ?", [(d,) for d in orphans])
-            )
+            store.execute(ForgetBlobs(tuple(orphans)))
         return GcReport(len(deleted), len(orphans), freed)
     finally:
         store.close()

@@ -15,10 +15,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .entities import Run, ViewType
-from .errors import InvalidInput
+from ..entities import Experiment, Run, ViewType
+from ..errors import InvalidInput
+from ..store import queries
 from .fluent import current_experiment_name, read_store
-from .store import queries
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,59 +61,60 @@ def search_runs(
         return queries.runs_by_pk(store, queries.select_run_pks(store, *query))
     if output_format != "pandas":
         raise InvalidInput(f"output_format is 'pandas' or 'list'; got {output_format!r}")
-    # One ordered query gives the order and the attribute columns together.
-    return _dataframe(store, queries.select_runs(store, _ATTRIBUTES, *query))
+    return _dataframe(queries.wide_runs(store, _ATTRIBUTES, *query))
 
 
 # The runs columns the DataFrame shows, in select order; "id" first, for alignment.
 _ATTRIBUTES = ("id", "run_id", "experiment_id", "status", "start_time", "end_time", "run_name",
                "notebook_path", "cell_id", "parent_run_id")
-_SIDES = (("metric_summaries", "metrics."), ("params", "params."), ("tags", "tags."))
 
 
 def runs_dataframe(store, pks: Sequence[int]) -> pd.DataFrame:
     """The MLflow-shaped DataFrame of runs ``pks``, in that order (the compare view uses this)."""
-    found = {row[0]: row for row in queries.runs_by_pk_columns(store, _ATTRIBUTES, pks)}
-    return _dataframe(store, [found[pk] for pk in pks if pk in found])
+    return _dataframe(queries.wide_runs(store, _ATTRIBUTES, pks=pks))
 
 
-def _dataframe(store, rows: Sequence[tuple]) -> pd.DataFrame:
-    """Build the DataFrame from ``_ATTRIBUTES`` rows, in their order.
+def _dataframe(wide: queries.WideRuns) -> pd.DataFrame:
+    """Build the DataFrame from ``WideRuns``: attributes, then metrics, params, tags.
 
-    Every side table arrives pivoted by SQL (one JSON object per run) and is aligned
-    to the rows with ``reindex``, so no Python loop runs per param or metric.
+    No Python loop runs per param or metric: text sides are parsed in one ``json.loads``
+    and aligned with ``reindex``; metrics are pivoted by pandas from exact doubles.
     """
     import pandas as pd
 
-    attributes = pd.DataFrame.from_records(list(rows), columns=list(_ATTRIBUTES))
-    pks = attributes["id"].tolist()
-    with queries.selected_runs(store, pks) as selection:
-        sides = [(prefix, table, queries.pivot(store, table, selection)) for table, prefix in _SIDES]
+    attributes = wide.attributes
+    pks = attributes["id"]
+    run_ids = pd.Series(attributes["run_id"], dtype=object)
     frame = pd.DataFrame({
-        "run_id": attributes["run_id"],
-        "experiment_id": attributes["experiment_id"].map(str, na_action="ignore"),
-        "status": attributes["status"],
-        "artifact_uri": queries.ARTIFACT_URI_PREFIX + attributes["run_id"],
-        "start_time": pd.to_datetime(attributes["start_time"], unit="ms", utc=True),
-        "end_time": pd.to_datetime(attributes["end_time"], unit="ms", utc=True),
-        "run_name": attributes["run_name"],
-        "notebook_path": attributes["notebook_path"],
-        "cell_id": attributes["cell_id"],
-        "parent_run_id": attributes["parent_run_id"],
+        "run_id": run_ids,
+        "experiment_id": pd.Series([str(e) for e in attributes["experiment_id"]], dtype=object),
+        "status": pd.Series(attributes["status"], dtype=object),
+        "artifact_uri": queries.ARTIFACT_URI_PREFIX + run_ids,
+        "start_time": pd.to_datetime(pd.Series(attributes["start_time"], dtype="float64"), unit="ms", utc=True),
+        "end_time": pd.to_datetime(pd.Series(attributes["end_time"], dtype="float64"), unit="ms", utc=True),
+        "run_name": pd.Series(attributes["run_name"], dtype=object),
+        "notebook_path": pd.Series(attributes["notebook_path"], dtype=object),
+        "cell_id": pd.Series(attributes["cell_id"], dtype=object),
+        "parent_run_id": pd.Series(attributes["parent_run_id"], dtype=object),
     })
     parts = [frame]
-    for prefix, table, pivoted in sides:
+    if wide.metric_runs:
+        values = pd.Series(wide.metric_values, dtype="float64")  # None (a logged NaN) -> NaN
+        long = pd.DataFrame({"run": wide.metric_runs, "key": wide.metric_keys, "value": values})
+        side = long.pivot(index="run", columns="key", values="value")
+        side = side.reindex(columns=sorted(side.columns)).add_prefix("metrics.")
+        parts.append(side.reindex(pks).reset_index(drop=True))
+    for prefix, pivoted in (("params.", wide.params), ("tags.", wide.tags)):
         if not pivoted:
             continue
         # One json.loads over all rows: per-call overhead, not parsing, dominated 100k calls.
-        objects = json.loads("[" + ",".join(text for _, text in pivoted) + "]")
-        side = pd.DataFrame.from_records(objects, index=[r[0] for r in pivoted])
+        objects = json.loads("[" + ",".join(pivoted.values()) + "]")
+        side = pd.DataFrame.from_records(objects, index=list(pivoted))
         side = side.reindex(columns=sorted(side.columns)).add_prefix(prefix)
-        side = side.reindex(pks).reset_index(drop=True)
-        if table == "metric_summaries":
-            side = side.astype("float64")  # JSON null (no value, or NaN) becomes NaN
-        parts.append(side)
-    return pd.concat(parts, axis=1) if len(parts) > 1 else frame
+        parts.append(side.reindex(pks).reset_index(drop=True))
+    result = pd.concat(parts, axis=1) if len(parts) > 1 else frame
+    result.columns.name = None
+    return result
 
 
 def get_run(run_id: str) -> Run:
@@ -121,10 +122,10 @@ def get_run(run_id: str) -> Run:
     return queries.get_run(read_store(), run_id)
 
 
-def search_experiments():
+def search_experiments() -> list[Experiment]:
     """Every experiment in this store."""
     return queries.list_experiments(read_store())
 
 
-def get_experiment_by_name(name: str):
+def get_experiment_by_name(name: str) -> Experiment | None:
     return queries.get_experiment_by_name(read_store(), name)

@@ -17,10 +17,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
-from .fluent import current_run
-from .store import artifacts as blobs
-from .store import writer
+from ..errors import InvalidInput
+from ..store import artifacts as blobs
+from ..store.commands import ArtifactEntry, RecordArtifacts
+from ..store.database import now_ms
+from .fluent import ActiveRun, current_run
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -31,7 +32,7 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
                            "(use log_artifacts for a folder)")
     destination = blobs.normalize_artifact_path(artifact_path, source.name)
     run = current_run()
-    digest, size = blobs.put_file(run._store, source)
+    digest, size = run.store.put_file(source)
     _record(run, [(destination, digest, size)])
 
 
@@ -45,7 +46,7 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = file.relative_to(root).as_posix()
         destination = blobs.normalize_artifact_path(artifact_path, relative)
-        digest, size = blobs.put_file(run._store, file)
+        digest, size = run.store.put_file(file)
         entries.append((destination, digest, size))
     _record(run, entries)
 
@@ -54,15 +55,14 @@ def log_bytes(data: bytes, artifact_file: str) -> str:
     """Store ``data`` as ``artifact_file``; returns its sha256 (used by snapshots too)."""
     destination = blobs.normalize_artifact_path(None, artifact_file)
     run = current_run()
-    digest, size = blobs.put_bytes(run._store, data)
+    digest, size = run.store.put_bytes(data)
     _record(run, [(destination, digest, size)])
     return digest
 
 
-def _record(run, entries: list[tuple[str, str, int]]) -> None:
+def _record(run: ActiveRun, entries: list[tuple[str, str, int]]) -> None:
     # The blob is on disk already; the row pointing at it is queued with the run's writes.
-    pk = run._pk
-    run.submit(lambda conn: writer.insert_artifacts(conn, pk, entries))
+    run.submit(RecordArtifacts(run.pk, tuple(ArtifactEntry(*entry) for entry in entries), now_ms()))
 
 
 def log_text(text: str, artifact_file: str) -> None:

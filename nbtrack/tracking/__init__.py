@@ -1,0 +1,11 @@
+"""What a user calls to track: the fluent API, ``Client``, search, artifacts and inputs.
+
+Every write here becomes a typed command of ``nbtrack.store.commands``; every
+read goes through ``nbtrack.store.queries``. ``import nbtrack`` re-exports the
+public names lazily, so importing this package costs nothing until it is used.
+
+Example:
+    >>> from nbtrack.tracking import fluent
+    >>> fluent.active_run() is None
+    True
+"""

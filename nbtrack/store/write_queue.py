@@ -212,9 +212,10 @@ class WriteQueue:
             return
         rate = points / seconds
         self._points_per_second = rate if not self._points_per_second else 0.7 * self._points_per_second + 0.3 * rate
-        # A point waits for at most the batch in progress plus the backlog written after it;
-        # both are kept under a fifth of the window so the window holds with room to spare.
-        budget = int(self._points_per_second * (DURABILITY_WINDOW - FLUSH_INTERVAL) / 2)
+        # A point waits for at most the flush interval, the batch in progress and the backlog
+        # written after it. Each batch is kept to a fifth of the window's worth of writing, so
+        # that sum stays near 0.3 s and a loaded machine (slower, bursty commits) still has room.
+        budget = int(self._points_per_second * DURABILITY_WINDOW / 5)
         self.high_water = min(BATCH_ROWS, max(MIN_HIGH_WATER, budget))
 
     def _split_unwritten(self) -> None:

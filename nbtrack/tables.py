@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .entities import Run
+from .render.json_values import json_number
 
 MAX_CELL = 40
 
@@ -48,7 +49,8 @@ def format_time(ms: int | None) -> str:
 
 
 def run_to_dict(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> dict[str, Any]:
-    """A JSON-ready dict of a run (the CLI's ``--format json`` and the server share this shape)."""
+    """A JSON-ready dict of a run (the CLI's ``--format json``); numbers encoded as
+    ``render.json_values`` says, so the exact logged values come back."""
     info = run.info
     return {
         "run_id": info.run_id,
@@ -70,10 +72,10 @@ def run_to_dict(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> dic
         "error": None if info.error is None else {
             "type": info.error.type, "message": info.error.message, "traceback": info.error.traceback},
         "params": dict(run.data.params),
-        "metrics": {k: _json_number(s.last) for k, s in run.data.metric_summaries.items()},
+        "metrics": {k: json_number(s.last) for k, s in run.data.metric_summaries.items()},
         "metric_summaries": {
-            k: {"last": _json_number(s.last), "last_step": s.last_step, "min": _json_number(s.min),
-                "max": _json_number(s.max), "count": s.count}
+            k: {"last": json_number(s.last), "last_step": s.last_step, "min": json_number(s.min),
+                "max": json_number(s.max), "count": s.count}
             for k, s in run.data.metric_summaries.items()},
         "tags": dict(run.data.tags),
         "inputs": [
@@ -83,11 +85,6 @@ def run_to_dict(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> dic
             for d in run.inputs.dataset_inputs],
         "artifacts": [{"path": p, "digest": d, "size": s} for p, d, s in artifacts],
     }
-
-
-def _json_number(value: float) -> float | str:
-    # JSON has no NaN/Infinity; keep them readable rather than failing or lying.
-    return value if math.isfinite(value) else str(value)
 
 
 def run_detail_text(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> str:

@@ -16,18 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..entities import DatasetInput, MetricSummary, Run
+from ..render.json_values import json_number, jsonable  # noqa: F401  (the one JSON encoding)
 
 HEADLINE_TAG = "nbtrack.headline_metric"
 SUMMARY_METRICS = 8  # metrics per run in a listing; a run's details carry them all
 SNAPSHOT_PREFIX = "notebook/"
-
-
-def json_number(value: float | None) -> float | str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def run_summary(
@@ -131,19 +124,3 @@ def snapshot_path(paths: Any) -> str | None:
     return next(
         (p for p in sorted(paths) if p.startswith(SNAPSHOT_PREFIX) and p.endswith(".ipynb")), None
     )
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with every non-finite float mapped by :func:`json_number` (data profiles hold NaN).
-
-    Example:
-        >>> jsonable({"mean": float("nan"), "xs": [1.0, float("-inf")]})
-        {'mean': None, 'xs': [1.0, '-Infinity']}
-    """
-    if isinstance(value, float):
-        return json_number(value)
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    return value

@@ -1,0 +1,8 @@
+"""How nbtrack shows values: one number format, one JSON encoding, one run colour, one
+downsampler, shared by the terminal, the inline views, the server and the demo page.
+
+Example:
+    >>> from nbtrack.render.json_values import json_number
+    >>> json_number(float("nan")) is None
+    True
+"""

@@ -176,19 +176,33 @@ def select_runs(
     max_results: int | None = None,
     offset: int = 0,
 ) -> list[tuple]:
-    """``columns`` of the runs a search matches, in order: the one place searches are compiled."""
+    """``columns`` of the runs a search matches, in order (inside ``store/``: callers above
+    it get named records from ``run_table``, ``runs_by_pk`` or ``wide.wide_runs``)."""
     unknown = set(columns) - SELECTABLE
     if unknown:
         raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
+    selected = ", ".join(f"runs.{name}" for name in columns)
+    sql, args = search_sql(selected, filter_string, experiment_ids, view_type, order_by, max_results, offset)
+    return store.conn.execute(sql, args).fetchall()
+
+
+def search_sql(
+    selected: str,
+    filter_string: str | None = None,
+    experiment_ids: Sequence[str] | None = None,
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+    order_by: list[str] | None = None,
+    max_results: int | None = None,
+    offset: int = 0,
+) -> tuple[str, list[object]]:
+    """The one place a search becomes SQL: ``SELECT <selected> FROM runs WHERE ... ORDER BY ...
+    LIMIT ? OFFSET ?`` with every user value a parameter. ``selected`` is nbtrack's own text."""
     where, args = _where(filter_string, experiment_ids, view_type)
     order_sql, order_args = compile_order_by(order_by)
     order = f"{order_sql}, {_DEFAULT_ORDER}" if order_sql else _DEFAULT_ORDER
     limit = -1 if max_results is None else int(max_results)
-    selected = ", ".join(f"runs.{name}" for name in columns)
-    return store.conn.execute(
-        f"SELECT {selected} FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*args, *order_args, limit, int(offset)),
-    ).fetchall()
+    return (f"SELECT {selected} FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*args, *order_args, limit, int(offset)])
 
 
 def count_runs(
@@ -319,75 +333,6 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
         conn.execute("ROLLBACK")
         raise
     yield "SELECT id FROM temp.selected_runs"
-
-
-@dataclass
-class WideRuns:
-    """Runs laid out for a DataFrame, in the order asked for.
-
-    ``attributes`` maps each requested ``runs`` column to its values. Params and tags
-    arrive pivoted by SQLite as one JSON object per run (``run pk -> text``): 100,000 runs
-    with 10 params cross into Python as 100,000 strings, not 1,000,000 rows. Metrics come
-    as three aligned columns (run pk, key, last value) because a JSON rendering would
-    round floats to 15 digits; values here are the exact doubles logged (NaN as None).
-    """
-
-    attributes: dict[str, list]
-    params: dict[int, str]
-    tags: dict[int, str]
-    metric_runs: list[int]
-    metric_keys: list[str]
-    metric_values: list[float | None]
-
-
-def wide_runs(
-    store: Store,
-    columns: Sequence[str],
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    *,
-    pks: Sequence[int] | None = None,
-) -> WideRuns:
-    """The runs a search matches (or exactly ``pks``, in that order) as ``WideRuns``;
-    ``columns`` are names from ``SELECTABLE`` and must include ``id``."""
-    if "id" not in columns:
-        raise InvalidInput("wide_runs needs the 'id' column to align the side tables")
-    if pks is None:
-        rows = select_runs(store, columns, filter_string, experiment_ids, view_type, order_by, max_results)
-    elif not pks:
-        rows = []
-    else:
-        found = {row[0]: row for row in runs_by_pk_columns(store, ("id", *columns), pks)}
-        rows = [found[pk][1:] for pk in pks if pk in found]
-    if not rows:
-        return WideRuns({name: [] for name in columns}, {}, {}, [], [], [])
-    attributes = {name: list(values) for name, values in zip(columns, zip(*rows))}
-    with selected_runs(store, attributes["id"]) as selection:
-        params = dict(_pivot_text(store, "params", selection))
-        tags = dict(_pivot_text(store, "tags", selection))
-        # CROSS JOIN keeps the selection as the outer loop (SQLite has no statistics to
-        # choose it): a small selection seeks only its own runs instead of scanning the table.
-        metric_rows = store.conn.execute(
-            f"SELECT s.id, t.key, t.last_value FROM ({selection}) AS s "
-            "CROSS JOIN metric_summaries AS t ON t.run = s.id"
-        ).fetchall()
-    metric_runs, metric_keys, metric_values = (list(c) for c in zip(*metric_rows)) if metric_rows \
-        else ([], [], [])
-    return WideRuns(attributes, params, tags, metric_runs, metric_keys, metric_values)
-
-
-def _pivot_text(store: Store, table: str, selection: str) -> list[tuple[int, str]]:
-    """Per selected run with any row in ``table`` (params or tags, whose values are text and
-    so exact in JSON): ``(run, JSON object key -> value)``."""
-    if table not in ("params", "tags"):
-        raise InvalidInput(f"cannot pivot {table!r}")
-    return store.conn.execute(
-        f"SELECT s.id, json_group_object(t.key, t.value) "
-        f"FROM ({selection}) AS s CROSS JOIN {table} AS t ON t.run = s.id GROUP BY s.id"
-    ).fetchall()
 
 
 def runs_by_pk_columns(store: Store, columns: Sequence[str], pks: Sequence[int]) -> list[tuple]:

@@ -129,14 +129,14 @@ def show(run_id: str, output_format: str, store_uri: str | None) -> None:
 
 
 def _resolve_run_id(store: Any, prefix: str) -> str:
-    rows = store.conn.execute(
-        "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT 2", (len(prefix), prefix)
-    ).fetchall()
-    if not rows:
+    from .store import queries
+
+    found = queries.run_ids_starting_with(store, prefix)
+    if not found:
         raise click.ClickException(f"no run id starts with {prefix!r}; see `nbtrack runs`")
-    if len(rows) > 1:
+    if len(found) > 1:
         raise click.ClickException(f"{prefix!r} matches several runs; give more characters")
-    return rows[0][0]
+    return found[0]
 
 
 @main.command()

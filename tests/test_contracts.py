@@ -102,3 +102,43 @@ def test_version_is_single_sourced_from_package_json() -> None:
 
     package = json.loads((REPO / "labextension" / "package.json").read_text())
     assert nbtrack.__version__ == version("nbtrack") == package["version"]
+
+
+# What only store/ may do: run SQL, hold a connection, write in a transaction, queue a callable.
+_STORE_ONLY = ("sqlite3.connect", ".conn.", "write_retrying", "lambda conn", ".write()")
+
+
+def store_only_uses(path: Path) -> list[str]:
+    """The store-only constructs a module outside store/ uses, as ``name:line`` strings."""
+    found = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        code = line.split("#", 1)[0]
+        if '"""' in code or code.strip().startswith((">>>", "...")):
+            continue  # docstrings and doctest examples may mention them
+        found.extend(f"{path.name}:{number}: {token}" for token in _STORE_ONLY if token in code)
+    return found
+
+
+def test_only_store_runs_sql_or_queues_callables() -> None:
+    outside = [p for p in (REPO / "nbtrack").rglob("*.py") if "store" not in p.relative_to(REPO / "nbtrack").parts]
+    leaks = [use for path in outside for use in store_only_uses(path)]
+    assert not leaks, f"only nbtrack/store/ may touch SQLite or queue callables: {leaks}"
+
+
+def test_store_only_check_catches_a_leak(tmp_path: Path) -> None:
+    probe = tmp_path / "leaky.py"
+    probe.write_text("run.submit(lambda conn: conn.execute('DELETE FROM runs'))\nstore.conn.execute('x')\n")
+    assert len(store_only_uses(probe)) == 2
+
+
+def test_write_queue_refuses_a_callable(tmp_path: Path) -> None:
+    import pytest
+
+    from nbtrack.store.write_queue import WriteQueue
+
+    queue = WriteQueue(resolve_location(tmp_path))
+    try:
+        with pytest.raises(TypeError, match="store.commands"):
+            queue.submit(lambda conn: conn.execute("DELETE FROM runs"))  # type: ignore[arg-type]
+    finally:
+        queue.close()

@@ -86,7 +86,7 @@ def _find_run(store: Any, text: str) -> str:
     if by_name:
         return by_name[0].info.run_id
     if len(text) >= 6:
-        for found in queries.search_runs(store, max_results=1000):
-            if found.info.run_id.startswith(text):
-                return found.info.run_id
+        found = queries.run_ids_starting_with(store, text, limit=1)
+        if found:
+            return found[0]
     raise InvalidInput(f"no run with id or name {text!r}; see %nbtrack runs")

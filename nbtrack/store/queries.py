@@ -375,6 +375,12 @@ def run_pk(store: Store, run_id: str) -> int:
     return int(row[0])
 
 
+def run_ids_starting_with(store: Store, prefix: str, limit: int = 2) -> list[str]:
+    """Run ids that start with ``prefix`` (at most ``limit``), for commands that take a short id."""
+    return [row[0] for row in store.conn.execute(
+        "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? LIMIT ?", (len(prefix), prefix, limit))]
+
+
 def metric_keys(store: Store, run_id: str) -> list[str]:
     return [r[0] for r in store.conn.execute(
         "SELECT key FROM metric_summaries WHERE run = ? ORDER BY key", (run_pk(store, run_id),))]

@@ -262,6 +262,33 @@ def explain(exc: BaseException, database: Path) -> StoreError:
     return StoreError(f"{database}: {text}")
 
 
+def translating(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a read so a raw SQLite failure inside it (a damaged page met mid-query, a
+    lock held past the timeout) becomes the one-line ``StoreError`` that names it.
+
+    The store named is the one of ``self._handle`` for a method of an object that has one
+    (``Client``), else the store in force.
+    """
+    import functools
+
+    @functools.wraps(function)
+    def read(*args: object, **kwargs: object) -> T:
+        try:
+            return function(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):
+                raise
+            handle = getattr(args[0], "_handle", None) if args else None
+            location = getattr(handle, "location", None)
+            if location is None:
+                from ..paths import current_location
+
+                location = current_location()
+            raise explain(exc, location.database) from exc
+
+    return read
+
+
 def _check_schema(conn: sqlite3.Connection, database: Path, *, allow_pending: bool) -> bool:
     """Return True when migrations are pending; refuse a store from a newer nbtrack."""
     try:

@@ -42,7 +42,10 @@ class StoreHandle:
         self.location = location
         self._lock = threading.Lock()
         self._direct: Store | None = None
-        self._reader: Store | None = None
+        # One read-only connection per thread: a search fills a temp table in a transaction
+        # of its own, which two threads must not share.
+        self._local = threading.local()
+        self._readers: list[Store] = []
         self._queue: WriteQueue | None = None
 
     # --- writing ----------------------------------------------------------------------------
@@ -98,7 +101,7 @@ class StoreHandle:
         """The read-only connection, after flushing this process's queued writes. Raises
         ``NoStore`` where there is none (and creates nothing)."""
         self.flush()
-        store = self._reader
+        store: Store | None = getattr(self._local, "reader", None)
         if store is None:
             if self._direct is None and self.exists:
                 # The first look at a store in this process closes runs whose process died,
@@ -107,10 +110,9 @@ class StoreHandle:
                     self._writer()
                 except StoreReadOnly:
                     pass  # nobody can write it, so nobody can fix the statuses either
+            store = self._local.reader = open_for_reading(self.location)
             with self._lock:
-                store = self._reader
-                if store is None:
-                    store = self._reader = open_for_reading(self.location)
+                self._readers.append(store)
         return store
 
     @property
@@ -124,7 +126,9 @@ class StoreHandle:
         if queue is not None:
             queue.close()
         with self._lock:
-            for store in (self._direct, self._reader):
+            for store in (self._direct, *self._readers):
                 if store is not None:
                     store.close()
-            self._direct = self._reader = None
+            self._direct = None
+            self._readers = []
+            self._local = threading.local()

@@ -21,7 +21,7 @@ from ..errors import InvalidInput
 from ..paths import current_location, resolve_location
 from ..store import artifacts as blobs
 from ..store import commands, queries
-from ..store.database import Store, now_ms
+from ..store.database import Store, now_ms, translating
 from .fluent import store_handle
 
 
@@ -37,13 +37,16 @@ class Client:
         """The read-only connection, after flushing what this process logged."""
         return self._handle.read()
 
+    @translating
     def get_run(self, run_id: str) -> Run:
         return queries.get_run(self._fresh(), run_id)
 
+    @translating
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of ``key`` in ``run_id``, ordered by step."""
         return queries.metric_history(self._fresh(), run_id, key)
 
+    @translating
     def search_runs(
         self,
         experiment_ids: list[str] | None = None,
@@ -60,9 +63,11 @@ class Client:
             order_by=order_by, max_results=max_results, offset=offset,
         )
 
+    @translating
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         return queries.list_artifacts(self._fresh(), run_id, path)
 
+    @translating
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
         """Copy a run's artifact (file or folder) to ``dst_path`` (a temp dir by default)."""
         store = self._fresh()
@@ -93,9 +98,11 @@ class Client:
     def log_param(self, run_id: str, key: object, value: object) -> None:
         self._handle.execute(commands.SetParams(self._pk(run_id), validation.checked_params({key: value})))
 
+    @translating
     def search_experiments(self) -> list[Experiment]:
         return queries.list_experiments(self._fresh())
 
+    @translating
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return queries.get_experiment_by_name(self._fresh(), name)
 

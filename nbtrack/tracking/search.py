@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..entities import Experiment, Run, ViewType
 from ..errors import InvalidInput
 from ..store import queries
+from ..store.database import translating
 from ..store.wide import WideRuns, wide_runs
 from .fluent import current_experiment_name, read_store
 
@@ -28,6 +29,7 @@ BASE_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time
                 "run_name", "notebook_path", "cell_id", "parent_run_id"]
 
 
+@translating
 def search_runs(
     filter_string: str | None = None,
     experiment_ids: Sequence[str] | None = None,
@@ -98,15 +100,18 @@ def _dataframe(wide: WideRuns) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(len(wide)))
 
 
+@translating
 def get_run(run_id: str) -> Run:
     """One run by id, with params, metrics (last values and summaries), tags and inputs."""
     return queries.get_run(read_store(), run_id)
 
 
+@translating
 def search_experiments() -> list[Experiment]:
     """Every experiment in this store."""
     return queries.list_experiments(read_store())
 
 
+@translating
 def get_experiment_by_name(name: str) -> Experiment | None:
     return queries.get_experiment_by_name(read_store(), name)

@@ -91,7 +91,9 @@ class ActiveRun:
 
     def to_run(self) -> Run:
         """The run as stored now (pending writes flushed first)."""
-        return queries.get_run(self._handle.read(), self.run_id)
+        # Through the process's current handle: after state.reset() this run's own handle is
+        # closed, and reopening it would leave connections nobody closes.
+        return queries.get_run(store_handle(self._handle.location).read(), self.run_id)
 
     def __enter__(self) -> ActiveRun:
         return self

@@ -37,6 +37,10 @@ class StoreError(NbtrackError):
     """The store cannot be opened or written (corrupt, newer schema, unwritable)."""
 
 
+class NoStore(StoreError):
+    """There is no store at the location asked for (nothing was logged there yet)."""
+
+
 class ReadOnlyQueryError(NbtrackError):
     """``nbtrack sql`` refused a statement that would write, or ran past its limits."""
 

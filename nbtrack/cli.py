@@ -57,11 +57,10 @@ def _visible_value(value: Any) -> Any:
     return visible(value) if isinstance(value, str) else value
 
 
-class _RangeError(click.UsageError):
-    """A bad option value: one line (no usage block), exit code 2."""
+class _RangeError(click.ClickException):
+    """A bad option value: one line (click would add a usage block to a UsageError), exit code 2."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ctx=None)
+    exit_code = 2
 
 
 def _whole_number(name: str, low: int, high: int) -> Callable[[click.Context, click.Parameter, Any], int]:

@@ -250,6 +250,8 @@ def cell_runs(root: str, store: str, cell_id: str, limit: int = 50) -> dict[str,
 def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, Any]:
     """For each of ``cell_ids`` that has runs: its newest run and its run count (the cell badges)."""
     ids = list(dict.fromkeys(cell_ids))[:MAX_CELLS]
+    for cell_id in ids:
+        _check_text("cell_ids", cell_id)
     if not ids:
         return {"cells": {}}
     with reading(root, store) as st:
@@ -266,6 +268,14 @@ def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, A
             for run in runs
         }
     }
+
+
+def _check_text(name: str, text: str) -> None:
+    """Refuse text SQLite cannot bind (a JSON body may carry a lone surrogate such as ``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name} must be valid Unicode text; got {text[:40]!r}") from None
 
 
 def _experiment_names(st: Store) -> dict[str, str]:

@@ -75,8 +75,10 @@ def downsample(points: Sequence[Point], max_points: int) -> list[Point]:
         start, end = bucket_bounds(total, buckets, bucket)
         indexed = [(points[i][0], i) for i in range(start, end) if _is_number(points[i][0])]
         if indexed:
+            # Ties go to the first point, for the max as for the min (as numpy's argmax and
+            # the SQL form do), so all three forms keep the same points.
             keep.add(min(indexed)[1])
-            keep.add(max(indexed)[1])
+            keep.add(max(indexed, key=lambda pair: (pair[0], -pair[1]))[1])
     return [points[i] for i in sorted(keep)]
 
 
@@ -103,9 +105,10 @@ def minmax_downsample(
     edges = (np.arange(buckets + 1) * total) // buckets
     # NaN becomes +inf for the min search and -inf for the max search, so NaN never wins
     # unless a whole bucket is NaN (then argmin lands on its first point, which is fine: a gap).
-    finite = np.isfinite(values)
-    low = np.where(finite, values, np.inf)
-    high = np.where(finite, values, -np.inf)
+    # Infinities are values like any other (a loss that diverged), as in the other two forms.
+    number = ~np.isnan(values)
+    low = np.where(number, values, np.inf)
+    high = np.where(number, values, -np.inf)
     starts = edges[:-1]
     lengths = np.diff(edges)
     width = int(lengths.max())

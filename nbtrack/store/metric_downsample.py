@@ -32,6 +32,9 @@ SLICES = 16  # per bucket: the look-up of an extreme reads one slice
 SLICE_ROWS = 2048  # below this a slice costs more in queries than it saves in scanning
 
 _RANGE = "FROM metric_history WHERE rowid BETWEEN ? AND ? AND run = ? AND key = ?"
+# A span whose chunks count one point per rowid holds nothing but this series (rowids are
+# unique and each chunk counts the rows it spans), so its scan can skip comparing run and key.
+_PURE_RANGE = "FROM metric_history WHERE rowid BETWEEN ? AND ? AND ?3 IS NOT NULL AND ?4 IS NOT NULL"
 
 Point = tuple[float | None, int, int]  # (value or None for NaN, step, timestamp)
 
@@ -63,10 +66,11 @@ def downsample_series(store: Store, pk: int, key: str, max_points: int) -> Serie
     buckets = (max_points - 2) // 2
     kept: dict[int, Point] = {}  # rowid -> point; a rowid kept twice is sent once
     spans = [(first, last) for first, last, _ in ranges]
+    pure = [(first, last) for first, last, count in ranges if count == last - first + 1]
     kept.update(_end_point(store, spans, pk, key, "ASC"))
     kept.update(_end_point(store, spans, pk, key, "DESC"))
     for bucket in _buckets(spans, buckets):
-        kept.update(_extremes(store, bucket, pk, key))
+        kept.update(_extremes(store, bucket, pk, key, pure))
     # Sent in step order (as a whole series is); ties keep logging order.
     ordered = sorted(kept.items(), key=lambda item: (item[1][1], item[0]))
     return Series(total, [point for _, point in ordered])
@@ -112,15 +116,18 @@ def _buckets(spans: list[tuple[int, int]], buckets: int) -> Iterator[list[tuple[
         yield parts
 
 
-def _extremes(store: Store, parts: list[tuple[int, int]], pk: int, key: str) -> dict[int, Point]:
+def _extremes(
+    store: Store, parts: list[tuple[int, int]], pk: int, key: str, pure: list[tuple[int, int]]
+) -> dict[int, Point]:
     # One aggregate per slice finds where the bucket's min and max are; the LIMIT 1 look-ups
     # then scan only the slice that holds each, so the series is read about once, not twice.
     slices = [piece for lo, hi in parts for piece in _slices(lo, hi)]
     low: tuple[float, tuple[int, int]] | None = None
     high: tuple[float, tuple[int, int]] | None = None
     for lo, hi in slices:
+        where = _PURE_RANGE if _inside(lo, hi, pure) else _RANGE
         part_low, part_high = store.conn.execute(
-            f"SELECT min(value), max(value) {_RANGE}", (lo, hi, pk, key)
+            f"SELECT min(value), max(value) {where}", (lo, hi, pk, key)
         ).fetchone()
         if part_low is None:
             continue
@@ -132,13 +139,19 @@ def _extremes(store: Store, parts: list[tuple[int, int]], pk: int, key: str) -> 
         return {}
     found: dict[int, Point] = {}
     for wanted, (lo, hi) in (low, high):
+        where = _PURE_RANGE if _inside(lo, hi, pure) else _RANGE
         row = store.conn.execute(
-            f"SELECT rowid, value, step, timestamp {_RANGE} AND value = ? ORDER BY rowid LIMIT 1",
+            f"SELECT rowid, value, step, timestamp {where} AND value = ?5 ORDER BY rowid LIMIT 1",
             (lo, hi, pk, key, wanted),
         ).fetchone()
         if row is not None:
             found[row[0]] = (row[1], row[2], row[3])
     return found
+
+
+def _inside(lo: int, hi: int, spans: list[tuple[int, int]]) -> bool:
+    # Few spans per series (one per flushed batch, merged when adjacent): a scan is fine.
+    return any(first <= lo and hi <= last for first, last in spans)
 
 
 def _slices(lo: int, hi: int) -> list[tuple[int, int]]:

@@ -93,9 +93,13 @@ def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _location(store_uri: str | None):
+    """The store in force, refused up front if a file of it is a FIFO or device (SQLite would hang)."""
     from .paths import current_location, resolve_location
+    from .store.files import ensure_regular_files
 
-    return resolve_location(store_uri) if store_uri else current_location()
+    location = resolve_location(store_uri) if store_uri else current_location()
+    ensure_regular_files(location, missing_ok=True)
+    return location
 
 
 def _emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], output_format: str) -> None:

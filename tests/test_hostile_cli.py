@@ -234,3 +234,14 @@ def test_doctor_copies_an_intact_store_whole(hostile_run: str, tmp_path: Path) -
     assert code == 0 and "(backup)" in out and "runs 1" in out, out
     code, out = invoke("runs", "--store", str(tmp_path / "copy"), "--format", "json")
     assert [row["run_id"] for row in json.loads(out)] == [hostile_run]
+
+
+def test_a_fifo_store_is_refused_by_every_command(tmp_path: Path) -> None:
+    (tmp_path / "pipe").mkdir()
+    os.mkfifo(tmp_path / "pipe" / "nbtrack.db")
+    try:
+        for args in (["runs"], ["show", "abc"], ["sql", "SELECT 1"], ["experiments"], ["doctor"]):
+            code, out = invoke(*args, "--store", str(tmp_path / "pipe"))
+            assert code == 1 and one_line_error(out) and "FIFO" in out, (args, out)
+    finally:  # an unfixed CLI blocks opening the FIFO: give it end-of-file
+        os.close(os.open(tmp_path / "pipe" / "nbtrack.db", os.O_RDWR | os.O_NONBLOCK))

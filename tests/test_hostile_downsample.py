@@ -82,7 +82,7 @@ def test_a_series_that_is_all_nan_keeps_its_ends() -> None:
 
 
 @pytest.mark.parametrize("module", ["nbtrack.render.downsample", "nbtrack.store.metric_downsample",
-                                    "nbtrack.store.doctor", "nbtrack.store.filters", "nbtrack.store.readonly",
+                                    "nbtrack.store.doctor", "nbtrack.store.files", "nbtrack.store.filters", "nbtrack.store.readonly",
                                     "nbtrack.server.errors", "nbtrack.server.paths", "nbtrack.cli"])
 def test_docstring_examples_of_the_hardened_modules_run(module: str) -> None:
     import doctest

@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..errors import NoStore, StoreError
 from ..paths import DEFAULT_DIRNAME, StoreLocation, resolve_location
+from ..store.files import ensure_regular_files
 from .errors import BadRequest, Forbidden
-
-# Files SQLite may open beside the database: the WAL, its index, a rollback journal.
-SIDE_FILES = ("-wal", "-shm", "-journal")
 
 _DIGEST = re.compile(r"[0-9a-f]{16,128}")
 
@@ -45,54 +41,6 @@ def store_location(root: str | os.PathLike[str], store: str) -> StoreLocation:
     # Symlinks are resolved only now: a link inside the root that points out of it is refused.
     ensure_inside(location.database, root_real, f"store {store!r} resolves outside the server root")
     return location
-
-
-def ensure_regular_files(location: StoreLocation) -> None:
-    """Refuse a store whose database (or WAL, shm, journal) is anything but a regular file.
-
-    SQLite would open a FIFO and wait forever for a writer, and a device or
-    socket is never a store: checking with ``os.stat`` first means no request
-    can hang on one. A missing database is :class:`NoStore`.
-
-    Example:
-        >>> import tempfile
-        >>> ensure_regular_files(resolve_location(tempfile.mkdtemp()))
-        Traceback (most recent call last):
-        ...
-        nbtrack.errors.NoStore: no nbtrack store at ... log a run first or check the path
-    """
-    database = location.database
-    try:
-        mode = os.stat(database).st_mode
-    except FileNotFoundError:
-        raise NoStore(f"no nbtrack store at {database}; log a run first or check the path") from None
-    except OSError as exc:
-        raise StoreError(f"cannot read {database}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise StoreError(f"{database} is {_kind(mode)}, not an nbtrack store; move it aside")
-    for suffix in SIDE_FILES:
-        side = database.with_name(database.name + suffix)
-        try:
-            mode = os.stat(side).st_mode
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise StoreError(f"cannot read {side}: {exc.strerror}") from None
-        if not stat.S_ISREG(mode):
-            raise StoreError(f"{side} is {_kind(mode)}, not SQLite's file; move it aside")
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def artifact_relpath(path: str) -> str:
@@ -118,6 +66,9 @@ def blob_path(location: StoreLocation, digest: str) -> Path:
     path = blobs / "blobs" / digest[:2] / digest
     ensure_inside(path, blobs, "artifact blob resolves outside the store's artifact folder")
     return path
+
+
+__all__ = ["artifact_relpath", "blob_path", "ensure_inside", "ensure_regular_files", "store_location"]
 
 
 def ensure_inside(path: Path, parent: Path, message: str) -> None:

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import NoStore, StoreError
+from ..errors import StoreError
 from ..paths import StoreLocation, resolve_location
+from .files import ensure_regular_files
 
 CHECK_TIME_LIMIT_S = 60.0
 MAX_FINDINGS = 100  # integrity_check stops after this many errors
@@ -55,7 +55,7 @@ def check(location: StoreLocation, time_limit: float = CHECK_TIME_LIMIT_S) -> li
         >>> check(location)  # doctest: +SKIP
         ['*** in database main ***', 'Page 7: btreeInitPage() returns error code 11']
     """
-    conn = _open_readonly(location.database)
+    conn = _open_readonly(location)
     try:
         deadline = time.monotonic() + time_limit
         conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
@@ -85,7 +85,7 @@ def recover(location: StoreLocation, target_dir: str | os.PathLike[str]) -> Reco
                          "name a new directory for --recover")
     if Path(os.path.realpath(target.database)) == Path(os.path.realpath(location.database)):
         raise StoreError("--recover must name a different directory from the damaged store")
-    source = _open_readonly(location.database)
+    source = _open_readonly(location)
     try:
         if not check(location):
             return _backup(source, location, target)
@@ -94,15 +94,10 @@ def recover(location: StoreLocation, target_dir: str | os.PathLike[str]) -> Reco
         source.close()
 
 
-def _open_readonly(database: Path) -> sqlite3.Connection:
-    """Open ``database`` read-only after checking it is a regular file (a FIFO would block)."""
-    try:
-        mode = os.stat(database).st_mode
-    except FileNotFoundError:
-        raise NoStore(f"no nbtrack store at {database}; check the path or --store") from None
-    if not stat.S_ISREG(mode):
-        raise StoreError(f"{database} is not a regular file; it cannot be an nbtrack store")
-    return sqlite3.connect(database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
+def _open_readonly(location: StoreLocation) -> sqlite3.Connection:
+    """Open the database read-only after checking its files are regular files (a FIFO would block)."""
+    ensure_regular_files(location)
+    return sqlite3.connect(location.database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
                            check_same_thread=False)
 
 

@@ -160,6 +160,35 @@ async def test_every_error_carries_a_code(demo, api, jp_root_dir, http_server_cl
     assert response.code == 403 and json.loads(response.body)["code"] == "forbidden"
 
 
+async def test_a_request_past_its_deadline_is_504_timeout(demo, api, monkeypatch):
+    from nbtrack.server import handlers
+
+    monkeypatch.setattr(handlers, "REQUEST_TIME_LIMIT_S", 0.0)
+    code, body = await refused(api, "runs")
+    assert (code, body["code"]) == (504, "timeout") and "did not answer" in body["message"]
+
+
+def test_a_statement_past_the_time_limit_is_a_query_timeout(demo, jp_root_dir):
+    from nbtrack.server import api as server_api
+    from nbtrack.server.errors import QueryTimeout
+
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    with pytest.raises(QueryTimeout, match="longer than 0.2 s"):
+        with server_api.reading(jp_root_dir, STORE, time_limit=0.2) as store:
+            store.conn.execute(endless).fetchone()
+
+
+async def test_a_bug_is_500_internal_without_details(demo, api, monkeypatch):
+    from nbtrack.server import api as server_api
+
+    def broken(*args, **kwargs):
+        raise KeyError("secret detail")
+
+    monkeypatch.setattr(server_api, "list_experiments", broken)  # fault injection: a bug
+    code, body = await refused(api, "experiments")
+    assert (code, body["code"]) == (500, "internal") and "secret" not in json.dumps(body)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(filter_string=st.text(max_size=200) | st.text(alphabet="()metrics.acc <>=!'\"`OR AND 0123456789.eE-+", max_size=200))
 def test_any_filter_text_is_answered_or_400(demo, jp_fetch, filter_string):

@@ -152,6 +152,10 @@ def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str,
          output_format: str, store_uri: str | None) -> None:
     """List runs, newest first, optionally filtered.
 
+    A filter holds at most 10,000 characters, 100 nested parentheses and 500
+    comparisons; keys may hold dots and digits (metrics.layer.0.loss). Control
+    characters in what runs hold are shown escaped (ESC as \\x1b), except in --format json.
+
     Example: nbtrack runs "metrics.accuracy > 0.8 and params.alpha = '1'" --format csv
     """
     from .store import queries
@@ -224,6 +228,9 @@ def _resolve_run_id(store: Any, prefix: str) -> str:
 @_store_option
 def sql(query: str, limit: int, timeout: float, output_format: str, store_uri: str | None) -> None:
     """Run a read-only SQL query against the store (schema: docs/schema.md).
+
+    Only reads, and only SQLite's ordinary scalar, aggregate, window, date, math and
+    JSON functions (load_extension, fts3_tokenizer and anything unknown are refused).
 
     Example: nbtrack sql "SELECT key, max_value FROM metric_summaries"
     """

@@ -61,7 +61,9 @@ def test_control_characters_in_run_data_are_shown_not_obeyed(hostile_run: str, c
     assert "\\x1b]52;c;" in out  # the sequence is visible, so the reader sees the attempt
 
 
-def test_json_output_stays_exact(hostile_run: str) -> None:
+def test_show_escapes_for_the_terminal_and_json_stays_exact(hostile_run: str) -> None:
+    code, out = invoke("show", hostile_run)
+    assert code == 0 and not RAW_CONTROL.search(out) and "1\\x1b]52;c;" in out, repr(out)
     code, out = invoke("show", hostile_run, "--format", "json")
     assert code == 0
     detail = json.loads(out)
@@ -96,13 +98,15 @@ def test_sql_refuses_functions_outside_the_allow_list(hostile_run: str, query: s
     assert code == 1 and one_line_error(out) and "not allowed" in out, out
 
 
-def test_sql_keeps_the_ordinary_functions(hostile_run: str) -> None:
+def test_sql_allows_the_ordinary_functions_and_nothing_else(hostile_run: str) -> None:
     query = ("SELECT count(*), max(length(run_name)), json_extract('{\"a\": 2}', '$.a'), "
              "date(start_time / 1000, 'unixepoch') IS NOT NULL, round(sqrt(16.0)), "
              "row_number() OVER () FROM runs")
     code, out = invoke("sql", query, "--format", "json")
     assert code == 0, out
     assert list(json.loads(out)[0].values())[:5] == [1, 31, 2, 1, 4.0]
+    code, out = invoke("sql", "SELECT count(*), fts3_tokenizer('simple') FROM runs")
+    assert code == 1 and "not allowed" in out
 
 
 @pytest.mark.parametrize("args, names", [
@@ -122,10 +126,12 @@ def test_option_values_out_of_range_are_one_line(hostile_run: str, args: list[st
     assert re.search(r"from [\d,]+ to [\d,]+|above 0 and at most", out), out
 
 
-def test_sql_limit_one_stops_at_one_row(hostile_run: str) -> None:
+def test_sql_limit_is_at_least_one_and_one_means_one_row(hostile_run: str) -> None:
     code, out = invoke("sql", "SELECT 1 UNION ALL SELECT 2", "--limit", "1", "--format", "csv")
     lines = out.splitlines()
     assert code == 0 and lines.count("1") == 2 and "2" not in lines and "stopped at 1 rows" in out
+    code, out = invoke("sql", "SELECT 1 UNION ALL SELECT 2", "--limit", "-1")
+    assert code == 2 and "stopped at -1" not in out
 
 
 # --- item 4 (CLI part): filters end in one line -------------------------------------------

@@ -160,22 +160,19 @@ async def test_every_error_carries_a_code(demo, api, jp_root_dir, http_server_cl
     assert response.code == 403 and json.loads(response.body)["code"] == "forbidden"
 
 
-async def test_a_request_past_its_deadline_is_504_timeout(demo, api, monkeypatch):
-    from nbtrack.server import handlers
-
-    monkeypatch.setattr(handlers, "REQUEST_TIME_LIMIT_S", 0.0)
-    code, body = await refused(api, "runs")
-    assert (code, body["code"]) == (504, "timeout") and "did not answer" in body["message"]
-
-
-def test_a_statement_past_the_time_limit_is_a_query_timeout(demo, jp_root_dir):
+async def test_timeouts_are_504_timeout(demo, api, jp_root_dir, monkeypatch):
+    """Both limits: SQLite's per-statement time limit, and the request deadline (queue included)."""
     from nbtrack.server import api as server_api
+    from nbtrack.server import handlers
     from nbtrack.server.errors import QueryTimeout
 
     endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     with pytest.raises(QueryTimeout, match="longer than 0.2 s"):
         with server_api.reading(jp_root_dir, STORE, time_limit=0.2) as store:
             store.conn.execute(endless).fetchone()
+    monkeypatch.setattr(handlers, "REQUEST_TIME_LIMIT_S", 0.0)
+    code, body = await refused(api, "runs")
+    assert (code, body["code"]) == (504, "timeout") and "did not answer" in body["message"]
 
 
 async def test_a_bug_is_500_internal_without_details(demo, api, monkeypatch):

@@ -89,6 +89,21 @@ async def test_hostile_filters_are_400_bad_filter(demo, api, filter_string):
     assert "\n" not in body["message"]
 
 
+async def test_too_many_order_by_clauses_are_bad_filter(demo, jp_fetch):
+    import nbtrack
+    from nbtrack.errors import FilterSyntaxError
+
+    # 2,000 clauses used to reach SQLite ("too many terms in ORDER BY clause", a 500 over REST).
+    nbtrack.set_tracking_uri(demo.directory / ".nbtrack")
+    with pytest.raises(FilterSyntaxError, match="order_by"):
+        nbtrack.search_runs(order_by=["metrics.acc"] * 2000)
+    params = [("store", STORE)] + [("order_by", "metrics.acc")] * 100  # a URL this long is fine
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("nbtrack", "api", "runs", params=params)
+    body = json.loads(caught.value.response.body)
+    assert (caught.value.code, body["code"]) == (400, "bad_filter") and "order_by" in body["message"]
+
+
 async def test_a_lone_surrogate_is_a_400(demo, api, http_server_client, jp_base_url, jp_auth_header):
     # A query string cannot carry one (tornado refuses invalid UTF-8), a JSON body can.
     code, body = await refused(api, "cells", body={"cell_ids": ["cell-1", "\ud800"]})

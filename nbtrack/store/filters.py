@@ -19,7 +19,7 @@ is ever spliced into SQL.
 Limits, so every input ends in a :class:`FilterSyntaxError` rather than a crash
 deep in Python or SQLite: a filter (or one ``order_by`` clause) of at most
 ``MAX_FILTER_CHARS`` characters, at most ``MAX_DEPTH`` nested parentheses and
-``MAX_TERMS`` comparisons; integers compared with attributes fit SQLite's
+``MAX_TERMS`` comparisons, at most ``MAX_ORDER_BY`` ``order_by`` clauses; integers compared with attributes fit SQLite's
 int64; a LIKE pattern fits SQLite's ``MAX_LIKE_PATTERN_BYTES``; text must be
 valid Unicode (no lone surrogates).
 
@@ -40,6 +40,7 @@ from ..errors import FilterSyntaxError
 MAX_FILTER_CHARS = 10_000
 MAX_DEPTH = 100  # nested parentheses
 MAX_TERMS = 500  # comparisons in one filter
+MAX_ORDER_BY = 20  # order_by clauses; past 2,000 SQLite fails ("too many terms in ORDER BY")
 MAX_LIKE_PATTERN_BYTES = 50_000  # SQLite's SQLITE_MAX_LIKE_PATTERN_LENGTH; larger fails in SQL
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER
 
@@ -175,7 +176,13 @@ def compile_order_by(clauses: list[str] | None) -> tuple[str, list[object]]:
     """Compile MLflow's ``order_by`` (``["metrics.acc DESC", "start_time"]``) to SQL."""
     parts: list[str] = []
     args: list[object] = []
+    if clauses and len(clauses) > MAX_ORDER_BY:
+        raise FilterSyntaxError(
+            f"bad order_by: {len(clauses)} clauses is more than the {MAX_ORDER_BY} allowed; sort by fewer fields"
+        )
     for clause in clauses or []:
+        if not isinstance(clause, str):
+            raise FilterSyntaxError(f"bad order_by: each clause is text; got {type(clause).__name__}")
         parser = _Parser(clause)
         field = parser.field()
         direction = "ASC"

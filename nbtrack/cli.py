@@ -128,6 +128,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except NbtrackError as exc:
             raise click.ClickException(visible(" ".join(str(exc).split()))) from None
+        except UnicodeEncodeError as exc:  # argv bytes that are not UTF-8 arrive as lone surrogates
+            bad = visible(repr(exc.object[exc.start:exc.end]))
+            raise click.ClickException(
+                f"an argument holds bytes that are not UTF-8 text ({bad}); retype it or fix the "
+                "terminal's encoding"
+            ) from None
         except sqlite3.DatabaseError as exc:  # a store damaged under us: one line, and the way out
             raise click.ClickException(
                 f"SQLite cannot read the store: {visible(str(exc))}; run `nbtrack doctor`"

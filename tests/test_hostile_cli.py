@@ -154,6 +154,14 @@ def test_hostile_filters_are_one_line_errors(hostile_run: str, filter_string: st
     assert code == 1 and one_line_error(out) and "filter" in out, out[:300]
 
 
+@pytest.mark.parametrize("args", [["show", "\udcff"], ["sql", "SELECT '\udcff'"], ["runs", "-e", "\udcff"],
+                                  ["runs", "-o", "metrics.\udcff"]])
+def test_arguments_that_are_not_utf8_are_one_line(hostile_run: str, args: list[str]) -> None:
+    # Linux hands Python argv bytes that are not UTF-8 as lone surrogates ("\xff" -> "\udcff").
+    code, out = invoke(*args)
+    assert code == 1 and one_line_error(out) and ("UTF-8" in out or "Unicode" in out), out
+
+
 def test_a_key_with_dots_and_digits_is_a_filter(hostile_run: str) -> None:
     for filter_string in ("metrics.layer.0.loss < 0.5", "metrics.`layer.0.loss` < 0.5"):
         code, out = invoke("runs", filter_string, "--format", "json")

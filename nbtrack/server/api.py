@@ -92,8 +92,10 @@ def reading(
     try:
         yield opened
     except sqlite3.OperationalError as exc:
-        # sqlite3 raises the same type for every failure; SQLITE_INTERRUPT is its error code.
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT or "interrupted" in str(exc):
+        # sqlite3 raises one type for every failure; the error code (Python 3.11+) tells an
+        # interrupt apart, and on 3.10 SQLite's fixed message is all there is.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_INTERRUPT or (code is None and "interrupted" in str(exc)):
             raise QueryTimeout(
                 f"the query took longer than {time_limit:g} s; narrow the filter"
             ) from exc

@@ -68,9 +68,6 @@ def blob_path(location: StoreLocation, digest: str) -> Path:
     return path
 
 
-__all__ = ["artifact_relpath", "blob_path", "ensure_inside", "ensure_regular_files", "store_location"]
-
-
 def ensure_inside(path: Path, parent: Path, message: str) -> None:
     """Raise Forbidden unless ``path`` (after resolving symlinks) is ``parent`` or below it."""
     real = Path(os.path.realpath(path))
@@ -91,3 +88,6 @@ def _relative_parts(text: str, *, what: str) -> list[str]:
         if any(part == ".." for part in form.split("/")):
             raise Forbidden(f"{what}; got {text!r}")
     return [part for part in text.split("/") if part not in ("", ".")]
+
+
+__all__ = ["artifact_relpath", "blob_path", "ensure_inside", "ensure_regular_files", "store_location"]

@@ -2,12 +2,19 @@
 
 Every command reads the store in force (``--store``, else ``NBTRACK_HOME``, else
 ``.nbtrack/`` here). Run ``nbtrack COMMAND --help`` for each command's options.
+
+Whatever a run holds reaches a terminal with its control characters shown,
+never obeyed (:func:`visible`): a run name may carry an escape sequence that
+would write the clipboard (OSC 52) or rewrite the screen. ``--format json``
+is exact (JSON escapes them itself).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +24,60 @@ import click
 from .errors import NbtrackError
 
 FORMATS = ("table", "csv", "json")
+MAX_RUNS = 100_000
+MAX_SQL_ROWS = 1_000_000  # as nbtrack.store.readonly.MAX_ROW_CAP (not imported: keep --help cheap)
+MAX_SQL_SECONDS = 300.0  # as nbtrack.store.readonly.MAX_TIME_LIMIT
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that
+# reorder what a reader sees ("Trojan Source"). ESC is C0, so every escape sequence is caught.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_IN_CELL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str, *, cell: bool = False) -> str:
+    r"""``text`` with control characters shown as ``\xNN`` / ``\uNNNN`` instead of obeyed.
+
+    Tab and newline are kept (a table shows a newline as a space; CSV quotes it),
+    except with ``cell=True``, where they are shown too so a value stays on one line.
+
+    Example:
+        >>> print(visible("evil\x1b]52;c;aGk=\x07name"))
+        evil\x1b]52;c;aGk=\x07name
+    """
+    pattern = _CONTROL_IN_CELL if cell else _CONTROL
+    return pattern.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _visible_value(value: Any) -> Any:
+    return visible(value) if isinstance(value, str) else value
+
+
+class _RangeError(click.ClickException):
+    """A bad option value: one line (click would add a usage block to a UsageError), exit code 2."""
+
+    exit_code = 2
+
+
+def _whole_number(name: str, low: int, high: int) -> Callable[[click.Context, click.Parameter, Any], int]:
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> int:
+        if value is None or not low <= value <= high:
+            raise _RangeError(f"{name} must be a whole number from {low:,} to {high:,}; got {value}")
+        return value
+
+    return check
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # FloatRange would let NaN through (every comparison with NaN is false).
+    if not math.isfinite(value) or not 0 < value <= MAX_SQL_SECONDS:
+        raise _RangeError(f"--timeout must be a number of seconds above 0 and at most "
+                          f"{MAX_SQL_SECONDS:g}; got {value}")
+    return value
 
 
 def _store_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,15 +93,22 @@ def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _location(store_uri: str | None):
+    """The store in force, refused up front if a file of it is a FIFO or device (SQLite would hang)."""
     from .paths import current_location, resolve_location
+    from .store.files import ensure_regular_files
 
-    return resolve_location(store_uri) if store_uri else current_location()
+    location = resolve_location(store_uri) if store_uri else current_location()
+    ensure_regular_files(location, missing_ok=True)
+    return location
 
 
 def _emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=2))
-    elif output_format == "csv":
+        return
+    columns = [visible(str(c)) for c in columns]
+    rows = [[_visible_value(v) for v in row] for row in rows]
+    if output_format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows(rows)
@@ -54,10 +122,22 @@ class _Group(click.Group):
     """Turns nbtrack's own errors into one line and exit code 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
         try:
             return super().invoke(ctx)
         except NbtrackError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(visible(" ".join(str(exc).split()))) from None
+        except UnicodeEncodeError as exc:  # argv bytes that are not UTF-8 arrive as lone surrogates
+            bad = visible(repr(exc.object[exc.start:exc.end]))
+            raise click.ClickException(
+                f"an argument holds bytes that are not UTF-8 text ({bad}); retype it or fix the "
+                "terminal's encoding"
+            ) from None
+        except sqlite3.DatabaseError as exc:  # a store damaged under us: one line, and the way out
+            raise click.ClickException(
+                f"SQLite cannot read the store: {visible(str(exc))}; run `nbtrack doctor`"
+            ) from None
 
 
 @click.group(cls=_Group)
@@ -70,12 +150,17 @@ def main() -> None:
 @click.argument("filter_string", required=False, default=None)
 @click.option("--experiment", "-e", default=None, help="Only runs of this experiment (name).")
 @click.option("--order-by", "-o", multiple=True, help="e.g. 'metrics.accuracy DESC' (repeatable).")
-@click.option("--limit", "-n", type=int, default=50, show_default=True, help="At most this many runs.")
+@click.option("--limit", "-n", type=int, default=50, show_default=True,
+              callback=_whole_number("--limit/-n", 1, MAX_RUNS), help=f"At most this many runs (1 to {MAX_RUNS:,}).")
 @_format_option
 @_store_option
 def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str, ...], limit: int,
          output_format: str, store_uri: str | None) -> None:
     """List runs, newest first, optionally filtered.
+
+    A filter holds at most 10,000 characters, 100 nested parentheses and 500
+    comparisons; keys may hold dots and digits (metrics.layer.0.loss). Control
+    characters in what runs hold are shown escaped (ESC as \\x1b), except in --format json.
 
     Example: nbtrack runs "metrics.accuracy > 0.8 and params.alpha = '1'" --format csv
     """
@@ -87,7 +172,8 @@ def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str,
         if experiment:
             found = queries.get_experiment_by_name(store, experiment)
             if found is None:
-                raise click.ClickException(f"no experiment named {experiment!r}; see `nbtrack experiments`")
+                raise click.ClickException(f"no experiment named {visible(repr(experiment))}; "
+                                           "see `nbtrack experiments`")
             ids = [found.experiment_id]
         pks = queries.select_run_pks(store, filter_string, ids, order_by=list(order_by), max_results=limit)
         table = queries.run_table(store, pks)
@@ -125,7 +211,7 @@ def show(run_id: str, output_format: str, store_uri: str | None) -> None:
     if output_format == "json":
         click.echo(json.dumps(run_to_dict(run, artifacts), indent=2, default=str))
     else:
-        click.echo(run_detail_text(run, artifacts))
+        click.echo(visible(run_detail_text(run, artifacts)))
 
 
 def _resolve_run_id(store: Any, prefix: str) -> str:
@@ -133,20 +219,25 @@ def _resolve_run_id(store: Any, prefix: str) -> str:
 
     found = queries.run_ids_starting_with(store, prefix)
     if not found:
-        raise click.ClickException(f"no run id starts with {prefix!r}; see `nbtrack runs`")
+        raise click.ClickException(f"no run id starts with {visible(repr(prefix))}; see `nbtrack runs`")
     if len(found) > 1:
-        raise click.ClickException(f"{prefix!r} matches several runs; give more characters")
+        raise click.ClickException(f"{visible(repr(prefix))} matches several runs; give more characters")
     return found[0]
 
 
 @main.command()
 @click.argument("query")
-@click.option("--limit", type=int, default=1000, show_default=True, help="Row cap.")
-@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds before the query is stopped.")
+@click.option("--limit", type=int, default=1000, show_default=True,
+              callback=_whole_number("--limit", 1, MAX_SQL_ROWS), help=f"Row cap (1 to {MAX_SQL_ROWS:,}).")
+@click.option("--timeout", type=float, default=5.0, show_default=True, callback=_seconds,
+              help=f"Seconds before the query is stopped (above 0, at most {MAX_SQL_SECONDS:g}).")
 @_format_option
 @_store_option
 def sql(query: str, limit: int, timeout: float, output_format: str, store_uri: str | None) -> None:
     """Run a read-only SQL query against the store (schema: docs/schema.md).
+
+    Only reads, and only SQLite's ordinary scalar, aggregate, window, date, math and
+    JSON functions (load_extension, fts3_tokenizer and anything unknown are refused).
 
     Example: nbtrack sql "SELECT key, max_value FROM metric_summaries"
     """
@@ -166,8 +257,8 @@ def where(store_uri: str | None) -> None:
     Example: nbtrack where
     """
     location = _location(store_uri)
-    click.echo(f"database:  {location.database}")
-    click.echo(f"artifacts: {location.artifacts}")
+    click.echo(f"database:  {visible(str(location.database))}")
+    click.echo(f"artifacts: {visible(str(location.artifacts))}")
 
 
 @main.command()
@@ -202,6 +293,35 @@ def gc(dry_run: bool, store_uri: str | None) -> None:
     verb = "would purge" if dry_run else "purged"
     click.echo(f"{verb} {report.runs_purged} deleted run(s) and {report.blobs_removed} blob(s), "
                f"{report.bytes_freed:,} bytes")
+
+
+@main.command()
+@click.option("--recover", "recover_dir", default=None, metavar="NEW_DIR",
+              help="Copy what is readable into a new store in NEW_DIR (the damaged file is not touched).")
+@_store_option
+def doctor(recover_dir: str | None, store_uri: str | None) -> None:
+    """Check the store's integrity (one line per finding); --recover copies what is readable.
+
+    Exit code 0 when the store is intact, 1 when something is wrong.
+
+    Example: nbtrack doctor --recover ./rescued
+    """
+    from .store.doctor import check, recover
+
+    location = _location(store_uri)
+    findings = check(location)
+    for finding in findings:
+        click.echo(f"{visible(str(location.database))}: {visible(finding, cell=True)}")
+    if not findings:
+        click.echo(f"{visible(str(location.database))}: ok")
+    if recover_dir is not None:
+        report = recover(location, recover_dir)
+        copied = ", ".join(f"{table} {count:,}" for table, count in sorted(report.rows.items()))
+        click.echo(f"recovered into {visible(str(report.database))} ({report.method}): {copied}")
+        for note in report.notes:
+            click.echo(visible(note, cell=True))
+    if findings:
+        sys.exit(1)
 
 
 @main.command()

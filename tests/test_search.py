@@ -112,3 +112,62 @@ def test_malformed_filter_says_where_and_why(bad: str, where: int, why: str) -> 
         compile_filter(bad)
     message = str(error.value)
     assert f"position {where}" in message and why in message and "\n" not in message
+
+
+# --- hostile filters (issue #14, item 4): every input ends in an answer or a FilterSyntaxError ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FIELDS = st.sampled_from([
+    "metrics.accuracy", "metrics.layer.0.loss", "metrics.`val loss`", "params.alpha", "params.`learning rate`",
+    "tags.family", "attributes.start_time", "start_time", "end_time", "attributes.status", "run_name",
+    "metrics.0", "tags.mlflow.runName", "params.a.1.b",
+])
+_NUMBERS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=False).map(repr).filter(lambda text: "inf" not in text),
+    st.sampled_from(["1e999", "-1e999", "9" * 400, ".5", "1.", "+3"]),
+)
+_STRINGS = st.text(st.characters(codec=None, exclude_categories=()), max_size=12).map(
+    lambda text: "'" + text.replace("'", "''") + "'"
+)
+_COMPARISONS = st.builds(
+    lambda field, op, value: f"{field} {op} {value}",
+    _FIELDS, st.sampled_from(["=", "!=", "<", ">=", "LIKE", "ILIKE"]), st.one_of(_NUMBERS, _STRINGS),
+)
+_FILTERS = st.recursive(
+    _COMPARISONS,
+    lambda inner: st.one_of(
+        inner.map(lambda f: f"({f})"),
+        st.builds(lambda a, b, op: f"{a} {op} {b}", inner, inner, st.sampled_from(["AND", "OR", "and"])),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filter_string=st.one_of(_FILTERS, st.text(st.characters(codec=None, exclude_categories=()), max_size=80)))
+def test_any_filter_is_answered_or_refused_in_one_line(runs, filter_string: str) -> None:
+    try:
+        nbtrack.search_runs(filter_string)
+    except FilterSyntaxError as error:
+        assert "\n" not in str(error) or "\n" in filter_string
+
+
+def test_nesting_is_bounded_and_answered_up_to_the_bound(runs) -> None:
+    def nested(depth: int) -> str:
+        return "(" * depth + "metrics.accuracy > 0.9" + ")" * depth
+
+    assert names(nbtrack.search_runs(nested(100))) == ["Alpha-4"]
+    for depth in (101, 1000):  # 1,000 used to be a RecursionError
+        with pytest.raises(FilterSyntaxError, match="nested parentheses"):
+            nbtrack.search_runs(nested(depth))
+
+
+def test_five_hundred_terms_are_answered_and_more_refused(runs) -> None:
+    # SQLite's expression depth limit (1,000) used to fail a long OR chain; it is a balanced tree now.
+    terms = [f"id='{i}'" for i in range(499)] + ["metrics.accuracy > 0.9"]
+    assert names(nbtrack.search_runs(" OR ".join(terms))) == ["Alpha-4"]
+    with pytest.raises(FilterSyntaxError, match="more than 500 comparisons"):
+        nbtrack.search_runs(" OR ".join(terms + ["id='x'"]))

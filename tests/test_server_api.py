@@ -129,10 +129,12 @@ async def test_a_malformed_filter_is_a_400_with_one_line(demo, api):
     status, body = await refused(api, "runs", filter="metrics.acc >")
     assert status == 400
     assert "bad filter" in body["message"] and "\n" not in body["message"]
+    assert body["code"] == "bad_filter"
     status, body = await refused(api, "runs", limit="many")
-    assert (status, body["message"]) == (400, "limit must be an integer; got 'many'")
+    assert (status, body["code"]) == (400, "bad_request")
+    assert body["message"] == "limit must be a whole number from 1 to 500; got 'many'"
     status, body = await refused(api, "runs", limit=100_000)
-    assert status == 400 and "limit must be between" in body["message"]
+    assert status == 400 and "limit must be a whole number from 1 to 500" in body["message"]
 
 
 async def test_run_detail(demo, api):

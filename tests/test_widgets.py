@@ -285,7 +285,7 @@ def test_static_mode_opens_no_widget_and_still_carries_table_and_picture(three_r
     assert "fast" in cmp.diff_html() or "Select two runs" in cmp.diff_html()
 
 
-@pytest.mark.parametrize("module", ["data", "downsample", "curves", "table", "svg", "static", "diff",
+@pytest.mark.parametrize("module", ["data", "curves", "table", "svg", "static", "diff",
                                     "figures", "view"])
 def test_docstring_examples_run(module: str):
     """The examples in the widgets' docstrings are run, so they cannot drift from the code."""

@@ -1,5 +1,7 @@
-"""How nbtrack shows values: one number format, one JSON encoding, one run colour, one
-downsampler, shared by the terminal, the inline views, the server and the demo page.
+"""How nbtrack shows values, decided once: one number format, one JSON encoding, one run
+colour, one downsampler, shared by the terminal, the inline views, the server and the demo.
+
+Importing this package imports nothing heavy; numpy loads on first use.
 
 Example:
     >>> from nbtrack.render.json_values import json_number

@@ -13,7 +13,7 @@ Example:
     >>> list_runs(root, "")
     Traceback (most recent call last):
     ...
-    nbtrack.errors.StoreError: no nbtrack store at ... log a run first or check the path
+    nbtrack.errors.NoStore: no nbtrack store at ... log a run first or check the path
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from typing import Any
 
 from ..store import queries
 from ..store.database import Store, open_store
+from ..store.metric_downsample import downsample_series
 from . import payloads
-from .downsample import downsample
 from .errors import BadRequest, NotFound, QueryTimeout
-from .paths import artifact_relpath, blob_path, store_location
+from .paths import artifact_relpath, blob_path, ensure_regular_files, store_location
 
 READ_TIME_LIMIT_S = 5.0
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+MAX_OFFSET = 1_000_000_000  # past any real store; keeps SQLite's int64 and the sort sane
 DEFAULT_MAX_POINTS = 500
 MAX_POINTS = 20_000
 MAX_CELLS = 2000
@@ -77,17 +78,24 @@ def reading(
 ) -> Iterator[Store]:
     """Open the store in ``store`` read-only; a statement running past ``time_limit`` is interrupted.
 
+    Only regular files are opened (a FIFO would block SQLite's ``open`` forever);
+    a missing store is :class:`nbtrack.errors.NoStore`.
+
     Example:
         >>> with reading(root, "") as st:  # doctest: +SKIP
         ...     st.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
     """
     location = store_location(root, store)
+    ensure_regular_files(location)
     opened = open_store(location, readonly=True)
     opened.set_time_limit(time_limit)
     try:
         yield opened
     except sqlite3.OperationalError as exc:
-        if "interrupted" in str(exc):
+        # sqlite3 raises one type for every failure; the error code (Python 3.11+) tells an
+        # interrupt apart, and on 3.10 SQLite's fixed message is all there is.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_INTERRUPT or (code is None and "interrupted" in str(exc)):
             raise QueryTimeout(
                 f"the query took longer than {time_limit:g} s; narrow the filter"
             ) from exc
@@ -133,8 +141,8 @@ def list_runs(
         >>> list_runs(root, "", filter_string="metrics.acc > 0.9", limit=10)  # doctest: +SKIP
         {'runs': [...], 'total': 3, 'offset': 0, 'limit': 10}
     """
-    if offset < 0:
-        raise BadRequest(f"offset must be 0 or more; got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET:,}; got {offset}")
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}; got {limit}")
     with reading(root, store) as st:
@@ -178,17 +186,17 @@ def metric_history(
     if not 1 <= max_points <= MAX_POINTS:
         raise BadRequest(f"max_points must be between 1 and {MAX_POINTS}; got {max_points}")
     with reading(root, store) as st:
-        series = queries.metric_series(st, queries.run_pk(st, run_id), key)
-    if not series:
+        # In SQL, bucket by bucket: a 3-million-point series never enters Python whole.
+        series = downsample_series(st, queries.run_pk(st, run_id), key, max_points)
+    if not series.total_points:
         raise NotFound(f"run {run_id} has no metric {key!r}")
-    points = downsample(series, max_points)
     return {
         "run_id": run_id,
         "key": key,
-        "total_points": len(series),
-        "downsampled": len(points) < len(series),
+        "total_points": series.total_points,
+        "downsampled": series.downsampled,
         "points": [
-            {"step": s, "value": payloads.json_number(v), "timestamp": t} for v, s, t in points
+            {"step": s, "value": payloads.json_number(v), "timestamp": t} for v, s, t in series.points
         ],
     }
 
@@ -244,6 +252,8 @@ def cell_runs(root: str, store: str, cell_id: str, limit: int = 50) -> dict[str,
 def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, Any]:
     """For each of ``cell_ids`` that has runs: its newest run and its run count (the cell badges)."""
     ids = list(dict.fromkeys(cell_ids))[:MAX_CELLS]
+    for cell_id in ids:
+        _check_text("cell_ids", cell_id)
     if not ids:
         return {"cells": {}}
     with reading(root, store) as st:
@@ -260,6 +270,14 @@ def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, A
             for run in runs
         }
     }
+
+
+def _check_text(name: str, text: str) -> None:
+    """Refuse text SQLite cannot bind (a JSON body may carry a lone surrogate such as ``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{name} must be valid Unicode text; got {text[:40]!r}") from None
 
 
 def _experiment_names(st: Store) -> dict[str, str]:

@@ -2,13 +2,16 @@
 
 Every method is ``@tornado.web.authenticated`` (tests run the server with
 ``allow_unauthenticated_access=False``, so a missing decorator fails them).
-Store reads run on a thread pool so a slow query never stalls the server,
-and all exceptions become JSON in one place, :meth:`NbtrackHandler.answer`.
+Store reads run on nbtrack's own small thread pool with a deadline, so a slow
+or stuck read never stalls the server and never takes the threads Jupyter's
+own endpoints use; all exceptions become JSON with a stable ``code`` in one
+place, :meth:`NbtrackHandler.write_error`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import json
 from collections.abc import Callable
@@ -20,7 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from . import api
-from .errors import BadRequest, http_status_for, one_line
+from .errors import BadRequest, QueryTimeout, classify, http_status_for, one_line
 from .payloads import jsonable
 
 T = TypeVar("T")
@@ -28,6 +31,13 @@ T = TypeVar("T")
 API_PREFIX = "nbtrack/api"
 RUN_ID = r"(?P<run_id>[0-9A-Za-z_-]{1,64})"
 CHUNK = 1 << 16
+READ_WORKERS = 4
+# A read waits in the queue plus runs (SQLite interrupts it at api.READ_TIME_LIMIT_S); past
+# this the client gets 504 even if a thread is still stuck, and the event loop moves on.
+REQUEST_TIME_LIMIT_S = api.READ_TIME_LIMIT_S + 5.0
+
+# nbtrack's reads never use the loop's default executor, which Jupyter's handlers share.
+_READS = concurrent.futures.ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="nbtrack-read")
 
 
 class NbtrackHandler(APIHandler):
@@ -41,29 +51,50 @@ class NbtrackHandler(APIHandler):
     def store(self) -> str:
         return self.get_query_argument("store", "")
 
-    def int_argument(self, name: str, default: int) -> int:
+    def int_argument(self, name: str, default: int, low: int, high: int) -> int:
+        """The query argument ``name`` as a decimal integer in ``[low, high]``, else 400 bad_request."""
         text = self.get_query_argument(name, None)
         if text is None or text == "":
             return default
-        try:
-            return int(text)
-        except ValueError:
-            raise BadRequest(f"{name} must be an integer; got {text[:40]!r}") from None
+        stripped = text.strip()
+        # Only ASCII digits: int() would also take "1_000", "\u0661" and 4,000-digit numbers.
+        digits = stripped[1:] if stripped[:1] in ("-", "+") else stripped
+        if digits.isascii() and digits.isdigit() and len(digits) <= len(str(high)):
+            value = int(stripped)
+            if low <= value <= high:
+                return value
+        raise BadRequest(f"{name} must be a whole number from {low:,} to {high:,}; got {text[:40]!r}")
 
     async def answer(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (a store read) on a thread, so a slow query never stalls the server."""
-        return await asyncio.get_running_loop().run_in_executor(None, work)
+        """Run ``work`` (a store read) on nbtrack's read pool; past the deadline answer 504."""
+        future = asyncio.get_running_loop().run_in_executor(_READS, work)
+        try:
+            return await asyncio.wait_for(future, REQUEST_TIME_LIMIT_S)
+        except asyncio.TimeoutError:
+            raise QueryTimeout(
+                f"the store did not answer within {REQUEST_TIME_LIMIT_S:g} s; it may be locked "
+                "or on a slow disk, try again"
+            ) from None
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """The one exception → JSON translator: expected errors keep their status and message."""
+        """The one exception → JSON translator: ``{"message", "reason", "code"}`` for every error."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        status = None if exc is None else http_status_for(exc)
-        if exc is None or status is None:
-            super().write_error(status_code, **kwargs)  # HTTPError, or a bug answered as 500
-            return
         self.clear_header("Content-Disposition")
-        self.set_status(status, reason=type(exc).__name__)
-        self.finish(json.dumps({"message": one_line(exc), "reason": type(exc).__name__}))
+        self.set_header("Content-Type", "application/json")
+        if exc is None:
+            exc = tornado.web.HTTPError(status_code)
+        status, code = classify(exc)
+        if isinstance(exc, tornado.web.HTTPError):  # e.g. 403 from @authenticated
+            reason = exc.reason
+            message = exc.log_message or reason or self._reason
+        elif code == "internal":
+            # A bug: the traceback goes to the server log (log_exception), not to the client.
+            reason, message = None, "internal error in nbtrack; see the server log"
+        else:
+            reason, message = type(exc).__name__, one_line(exc)
+        self.set_status(status, reason=reason)
+        body = {"message": message, "reason": reason, "code": code}
+        self.finish(json.dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # A refused path or a bad filter is the client's mistake: one log line, no traceback.
@@ -107,8 +138,8 @@ class RunsHandler(NbtrackHandler):
                 filter_string=self.get_query_argument("filter", ""),
                 experiment=self.get_query_argument("experiment", None) or None,
                 order_by=self.get_query_arguments("order_by"),
-                offset=self.int_argument("offset", 0),
-                limit=self.int_argument("limit", api.DEFAULT_PAGE),
+                offset=self.int_argument("offset", 0, 0, api.MAX_OFFSET),
+                limit=self.int_argument("limit", api.DEFAULT_PAGE, 1, api.MAX_PAGE),
             )
         )
 
@@ -129,7 +160,7 @@ class MetricHistoryHandler(NbtrackHandler):
                 self.store,
                 run_id,
                 self.get_query_argument("key", ""),
-                self.int_argument("max_points", api.DEFAULT_MAX_POINTS),
+                self.int_argument("max_points", api.DEFAULT_MAX_POINTS, 1, api.MAX_POINTS),
             )
         )
 
@@ -153,9 +184,9 @@ class ArtifactHandler(NbtrackHandler):
         self.set_header(
             "Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(found.filename)}"
         )
-        loop = asyncio.get_running_loop()
-        with open(found.path, "rb") as handle:  # noqa: ASYNC230 - opening is instant; reads go to a thread
-            while chunk := await loop.run_in_executor(None, handle.read, CHUNK):
+        # Opening is instant: api.artifact checked it is a regular file. Reads go to our pool.
+        with open(found.path, "rb") as handle:  # noqa: ASYNC230
+            while chunk := await self.answer(functools.partial(handle.read, CHUNK)):
                 self.write(chunk)
                 await self.flush()
         self.finish(set_content_type=found.content_type)
@@ -180,7 +211,7 @@ class CellRunsHandler(NbtrackHandler):
     async def get(self, cell_id: str) -> None:
         await self.json_answer(
             functools.partial(
-                api.cell_runs, self.root_dir, self.store, cell_id, self.int_argument("limit", 50)
+                api.cell_runs, self.root_dir, self.store, cell_id, self.int_argument("limit", 50, 1, api.MAX_PAGE)
             )
         )
 

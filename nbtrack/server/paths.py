@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..paths import DEFAULT_DIRNAME, StoreLocation, resolve_location
+from ..store.files import ensure_regular_files
 from .errors import BadRequest, Forbidden
 
 _DIGEST = re.compile(r"[0-9a-f]{16,128}")
@@ -87,3 +88,6 @@ def _relative_parts(text: str, *, what: str) -> list[str]:
         if any(part == ".." for part in form.split("/")):
             raise Forbidden(f"{what}; got {text!r}")
     return [part for part in text.split("/") if part not in ("", ".")]
+
+
+__all__ = ["artifact_relpath", "blob_path", "ensure_inside", "ensure_regular_files", "store_location"]

@@ -124,14 +124,11 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     a file that is not SQLite, or that a newer nbtrack wrote, is refused and
     left untouched.
     """
+    from .files import ensure_regular_files
+
     database = location.database
-    if database.is_dir():
-        raise StoreError(f"{database} is a directory, not an nbtrack store")
-    if readonly and not database.exists():
-        raise NoStore(f"no nbtrack store at {database}; log a run first or check the path")
-    if database.exists() and not database.is_file():
-        # A FIFO or device would block SQLite's open forever; a store is a regular file.
-        raise StoreError(f"{database} is not a regular file, so it is not an nbtrack store")
+    # A FIFO or a device would block SQLite's open forever; a missing store is NoStore on read.
+    ensure_regular_files(location, missing_ok=not readonly)
     if not readonly and database.exists() and not _writable(database):
         raise StoreReadOnly(f"{database} is read-only: reading works; to log runs, point "
                             "NBTRACK_HOME or set_tracking_uri at a writable folder")

@@ -10,10 +10,18 @@ Grammar (keywords are case-insensitive)::
     field      := [prefix "."] key       prefix: metrics params tags attributes (and singular forms)
     op         := = != <> < <= > >= LIKE ILIKE
 
-Keys may be backquoted or double-quoted (``params.`learning rate```). Every value
-becomes a ``?`` parameter; identifiers become parameters too (keys) or are
-looked up in a fixed table (attribute columns), so no text of the filter is
-ever spliced into SQL.
+Keys may be backquoted or double-quoted (``params.`learning rate```); a bare key
+may hold dots and digits (``metrics.layer.0.loss``, ``tags.mlflow.runName``).
+Every value becomes a ``?`` parameter; identifiers become parameters too (keys)
+or are looked up in a fixed table (attribute columns), so no text of the filter
+is ever spliced into SQL.
+
+Limits, so every input ends in a :class:`FilterSyntaxError` rather than a crash
+deep in Python or SQLite: a filter (or one ``order_by`` clause) of at most
+``MAX_FILTER_CHARS`` characters, at most ``MAX_DEPTH`` nested parentheses and
+``MAX_TERMS`` comparisons, at most ``MAX_ORDER_BY`` ``order_by`` clauses; integers compared with attributes fit SQLite's
+int64; a LIKE pattern fits SQLite's ``MAX_LIKE_PATTERN_BYTES``; text must be
+valid Unicode (no lone surrogates).
 
 Example:
     >>> sql, args = compile_filter("metrics.accuracy > 0.8 and params.alpha = '1'")
@@ -23,10 +31,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from ..errors import FilterSyntaxError
+
+MAX_FILTER_CHARS = 10_000
+MAX_DEPTH = 100  # nested parentheses
+MAX_TERMS = 500  # comparisons in one filter
+MAX_ORDER_BY = 20  # order_by clauses; past 2,000 SQLite fails ("too many terms in ORDER BY")
+MAX_LIKE_PATTERN_BYTES = 50_000  # SQLite's SQLITE_MAX_LIKE_PATTERN_LENGTH; larger fails in SQL
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER
 
 # Filter attribute name -> SQL over the runs row. Only these strings reach SQL as identifiers.
 ATTRIBUTE_COLUMNS: dict[str, str] = {
@@ -58,9 +74,11 @@ _PREFIXES = {
 }
 _COMPARATORS = {"=", "!=", "<>", "<", "<=", ">", ">=", "LIKE", "ILIKE"}
 
+_KEY = r"""(?:`[^`]*`|"(?:[^"\\]|\\.)*"|[\w\-:/]+(?:\.[\w\-:/]+)*)"""
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\w.])
+        (?P<field>(?i:metrics?|params?|parameters?|tags?|attributes?|attr|run)\.""" + _KEY + r""")
+      | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\w.])
       | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
       | (?P<backquoted>`[^`]*`)
       | (?P<op><=|>=|!=|<>|=|<|>)
@@ -68,6 +86,7 @@ _TOKEN = re.compile(
       | (?P<rparen>\))
       | (?P<comma>,)
       | (?P<word>[A-Za-z_][\w\-:/]*)
+      | (?P<digits>\d+)
       | (?P<dot>\.)
       | (?P<bad>\S)
     )""",
@@ -93,6 +112,8 @@ class Field:
 
 
 def tokenize(text: str) -> list[Token]:
+    """Split a filter into tokens; ``prefix.key`` (dots and digits allowed in key) is one token."""
+    _check_text(text)
     tokens: list[Token] = []
     position = 0
     while position < len(text):
@@ -110,12 +131,37 @@ def tokenize(text: str) -> list[Token]:
 
 
 def compile_filter(text: str | None) -> tuple[str, list[object]]:
-    """Compile a filter to ``(sql, params)`` for a WHERE clause over ``runs``; empty → ``("1", [])``."""
-    if text is None or not text.strip():
+    """Compile a filter to ``(sql, params)`` for a WHERE clause over ``runs``; empty → ``("1", [])``.
+
+    Example:
+        >>> compile_filter("metrics.layer.0.loss < 1")[1]
+        ['layer.0.loss', 1.0]
+    """
+    if text is None:
+        return "1", []
+    if not isinstance(text, str):
+        raise FilterSyntaxError(f"a filter is text; got {type(text).__name__}")
+    if not text.strip():
         return "1", []
     parser = _Parser(text)
     sql = parser.parse()
     return sql, parser.args
+
+
+def _check_text(text: str) -> None:
+    """Refuse text no query could use: too long, or not valid Unicode (SQLite binds UTF-8)."""
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterSyntaxError(
+            f"bad filter: {len(text):,} characters is more than the {MAX_FILTER_CHARS:,} allowed; "
+            "shorten it (e.g. fewer OR terms, or an IN list)"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FilterSyntaxError(
+            _where(text, exc.start, f"character {text[exc.start]!r} is not valid Unicode (a lone "
+                   "surrogate); remove it")
+        ) from None
 
 
 def parse_field(text: str) -> Field:
@@ -130,7 +176,13 @@ def compile_order_by(clauses: list[str] | None) -> tuple[str, list[object]]:
     """Compile MLflow's ``order_by`` (``["metrics.acc DESC", "start_time"]``) to SQL."""
     parts: list[str] = []
     args: list[object] = []
+    if clauses and len(clauses) > MAX_ORDER_BY:
+        raise FilterSyntaxError(
+            f"bad order_by: {len(clauses)} clauses is more than the {MAX_ORDER_BY} allowed; sort by fewer fields"
+        )
     for clause in clauses or []:
+        if not isinstance(clause, str):
+            raise FilterSyntaxError(f"bad order_by: each clause is text; got {type(clause).__name__}")
         parser = _Parser(clause)
         field = parser.field()
         direction = "ASC"
@@ -166,6 +218,8 @@ class _Parser:
         self.tokens = tokenize(text)
         self.index = 0
         self.args: list[object] = []
+        self.depth = 0
+        self.terms = 0
 
     def parse(self) -> str:
         sql = self.or_expr()
@@ -195,28 +249,42 @@ class _Parser:
         while (token := self.peek()) is not None and token.upper == "OR":
             self.index += 1
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return _balanced(parts, "OR")
 
     def and_expr(self) -> str:
         parts = [self.term()]
         while (token := self.peek()) is not None and token.upper == "AND":
             self.index += 1
             parts.append(self.term())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        return _balanced(parts, "AND")
 
     def term(self) -> str:
         token = self.peek()
         if token is not None and token.kind == "lparen":
+            if self.depth >= MAX_DEPTH:
+                raise self.error(token, f"more than {MAX_DEPTH} nested parentheses; flatten the filter")
             self.index += 1
+            self.depth += 1
             inner = self.or_expr()
+            self.depth -= 1
             closing = self.take("')'")
             if closing.kind != "rparen":
                 raise self.error(closing, f"expected ')' to close the '(' at position {token.position}")
             return inner
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(token or self.tokens[-1], f"more than {MAX_TERMS} comparisons; "
+                             "use IN (...) for many values or split the search")
         return self.comparison()
 
     def field(self) -> Field:
         token = self.take("a field such as metrics.accuracy, params.alpha or attributes.status")
+        if token.kind == "field":
+            prefix_text, key = token.text.split(".", 1)
+            prefix = _PREFIXES[prefix_text.lower()]
+            if key[:1] in ("`", '"'):
+                key = key[1:-1]
+            return Field(prefix, key) if prefix != "attribute" else self._attribute(token, key)
         if token.kind == "backquoted" or token.kind == "string" and token.text.startswith('"'):
             return self._attribute(token, token.text[1:-1])
         if token.kind != "word":
@@ -240,7 +308,7 @@ class _Parser:
         while (dot := self.peek()) is not None and dot.kind == "dot":
             self.index += 1
             part = self.take("a name after the '.'")
-            if part.kind not in ("word", "number"):
+            if part.kind not in ("word", "number", "digits"):
                 raise self.error(part, "expected a name after the '.'")
             key += "." + part.text.lstrip("+")
         return key
@@ -280,13 +348,35 @@ class _Parser:
                 raise self.error(token, f"{field.kind} values are strings: quote it, as '{token.text}'")
             if op in ("LIKE", "ILIKE"):
                 raise self.error(token, f"{op} takes a quoted pattern such as '%{token.text}%'")
-            number = float(token.text)
-            return int(number) if number.is_integer() and field.kind == "attribute" else number
+            return self._number(token, field)
         if token.kind == "string":
             if field.kind == "metric" and op not in ("LIKE", "ILIKE"):
                 raise self.error(token, f"metric values are numbers: write {token.text[1:-1]} without quotes")
-            return _unquote(token.text)
+            value = _unquote(token.text)
+            if op in ("LIKE", "ILIKE") and len(value.encode("utf-8")) > MAX_LIKE_PATTERN_BYTES:
+                raise self.error(token, f"a {op} pattern may be at most {MAX_LIKE_PATTERN_BYTES:,} "
+                                 "bytes (SQLite's limit); shorten it")
+            return value
         raise self.error(token, f"expected a number or a quoted string; got {token.text!r}")
+
+    def _number(self, token: Token, field: Field) -> object:
+        """A number literal: int64 for attributes (SQLite's INTEGER), else a float (may be ±inf)."""
+        text = token.text
+        if field.kind != "attribute":
+            return float(text)  # 1e999 is inf: a diverged loss is a legitimate thing to search for
+        digits = text.lstrip("+-")
+        if digits.isdigit():  # an integer literal: exact, never through float
+            value = int(text) if len(digits) <= 19 else None
+        else:
+            number = float(text)
+            value = int(number) if number.is_integer() else None
+            if value is None and math.isfinite(number):
+                return number
+        if value is None or not INT64_MIN <= value <= INT64_MAX:
+            shown = text if len(text) <= 30 else text[:30] + "…"
+            raise self.error(token, f"{shown} is out of range for {field.key}; use a whole number "
+                             f"from {INT64_MIN} to {INT64_MAX}")
+        return value
 
     def _predicate(self, field: Field, op: str, value: object) -> str:
         condition = "lower({target}) LIKE lower(?)" if op == "ILIKE" else "{target} " + op + " ?"
@@ -333,6 +423,14 @@ class _Parser:
         self.args.append(field.key)
         exists = f"EXISTS (SELECT 1 FROM {table} WHERE run = runs.id AND key = ?)"
         return exists if negate else f"NOT {exists}"
+
+
+def _balanced(parts: list[str], joiner: str) -> str:
+    """``a OR b OR c ...`` as a balanced tree, so SQLite's expression depth grows as log(terms)."""
+    if len(parts) == 1:
+        return parts[0]
+    middle = len(parts) // 2
+    return f"({_balanced(parts[:middle], joiner)} {joiner} {_balanced(parts[middle:], joiner)})"
 
 
 def _unquote(text: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import RunSet
-from .downsample import ema, minmax_downsample
+from ..render.downsample import ema, minmax_downsample
 
 DISPLAY_POINTS = 1000  # per curve; min/max buckets keep every spike at this size
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from .curves import RunCurve
 from .data import RunSet
-from .downsample import minmax_downsample
+from ..render.downsample import minmax_downsample
 from .svg import Curve, line_chart
 from .table import TableView, column_note, render_html
 

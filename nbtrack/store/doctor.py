@@ -1,0 +1,242 @@
+"""``nbtrack doctor``: check a store's integrity and copy what is readable into a new store.
+
+The damaged file is only ever opened read-only (``mode=ro``) and never
+changed: nbtrack does not modify a file it did not create, and it never
+overwrites. :func:`check` runs SQLite's ``PRAGMA integrity_check`` under a
+time limit and returns one finding per problem. :func:`recover` writes a
+*new* store: an intact database is copied with SQLite's online backup; a
+damaged one is read table by table, row by row in key order (the idea of
+the ``sqlite3`` shell's ``.recover``, through the public API): forward from
+the first row until a damaged page stops the read, then backward from the
+last row to the same place, so the rows on either side of the damage are
+kept. ``metric_chunks`` is rebuilt from the recovered points, so every
+recovered point is readable.
+
+Example:
+    >>> import tempfile
+    >>> from nbtrack.paths import resolve_location
+    >>> from nbtrack.store.database import open_store
+    >>> location = resolve_location(tempfile.mkdtemp()); open_store(location).close()
+    >>> check(location)
+    []
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import StoreError
+from ..paths import StoreLocation, resolve_location
+from .files import ensure_regular_files
+
+CHECK_TIME_LIMIT_S = 60.0
+MAX_FINDINGS = 100  # integrity_check stops after this many errors
+BATCH = 1000  # rows per read while recovering
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What :func:`recover` copied: ``rows`` per table, and one line per loss or repair."""
+
+    database: Path
+    method: str  # "backup" (intact) or "row by row"
+    rows: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def check(location: StoreLocation, time_limit: float = CHECK_TIME_LIMIT_S) -> list[str]:
+    """Problems found in the store's database, one line each; ``[]`` when it is intact.
+
+    Example:
+        >>> check(location)  # doctest: +SKIP
+        ['*** in database main ***', 'Page 7: btreeInitPage() returns error code 11']
+    """
+    conn = _open_readonly(location)
+    try:
+        deadline = time.monotonic() + time_limit
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        rows = conn.execute(f"PRAGMA integrity_check({MAX_FINDINGS})").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return [_explain(exc, time_limit)]
+    finally:
+        conn.close()
+    findings = [" ".join(str(row[0]).split()) for row in rows]
+    return [] if findings == ["ok"] else findings
+
+
+def recover(location: StoreLocation, target_dir: str | os.PathLike[str]) -> RecoveryReport:
+    """Copy what is readable of ``location``'s store into a new store in ``target_dir``.
+
+    ``target_dir`` must not hold a store yet (nothing is overwritten). Artifact
+    blobs are not copied; the report says where they are.
+
+    Example:
+        >>> report = recover(location, tempfile.mkdtemp())  # doctest: +SKIP
+        >>> report.method, report.rows["runs"]  # doctest: +SKIP
+        ('backup', 12)
+    """
+    target = resolve_location(target_dir)
+    if os.path.lexists(target.database):
+        raise StoreError(f"{target.database} already exists; nbtrack never overwrites: "
+                         "name a new directory for --recover")
+    if Path(os.path.realpath(target.database)) == Path(os.path.realpath(location.database)):
+        raise StoreError("--recover must name a different directory from the damaged store")
+    source = _open_readonly(location)
+    try:
+        if not check(location):
+            return _backup(source, location, target)
+        return _row_by_row(source, location, target)
+    finally:
+        source.close()
+
+
+def _open_readonly(location: StoreLocation) -> sqlite3.Connection:
+    """Open the database read-only after checking its files are regular files (a FIFO would block)."""
+    ensure_regular_files(location)
+    return sqlite3.connect(location.database.as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                           check_same_thread=False)
+
+
+def _explain(exc: sqlite3.DatabaseError, time_limit: float) -> str:
+    message = " ".join(str(exc).split())
+    if "interrupted" in message:
+        return f"the integrity check ran past {time_limit:g} s and was stopped; the store is large or slow"
+    if "not a database" in message:
+        return "the file is not an SQLite database (its header is damaged or it is something else)"
+    return f"SQLite cannot read the store: {message}"
+
+
+def _backup(source: sqlite3.Connection, location: StoreLocation, target: StoreLocation) -> RecoveryReport:
+    target.database.parent.mkdir(parents=True, exist_ok=True)
+    destination = sqlite3.connect(target.database)
+    try:
+        source.backup(destination)
+        rows = {name: destination.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+                for name in _tables(destination)}
+    finally:
+        destination.close()
+    return RecoveryReport(target.database, "backup", rows, [_blobs_note(location)])
+
+
+def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: StoreLocation) -> RecoveryReport:
+    from .database import open_store  # creates the new store with the current schema
+
+    notes: list[str] = []
+    counts: dict[str, int] = {}
+    try:
+        source_tables = set(_tables(source))
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read the list of tables of {location.database} ({exc}); "
+                         "nothing is recoverable with SQLite") from None
+    with open_store(target) as store:
+        conn = store.conn
+        conn.execute("BEGIN")
+        for table in _tables(conn):
+            if table.startswith(("_sqlite", "sqlite_")) or table == "metric_chunks":
+                continue  # migration bookkeeping is the new store's own; chunks are rebuilt below
+            if table not in source_tables:
+                notes.append(f"{table}: missing from the damaged store")
+                continue
+            counts[table], note = _copy_table(source, conn, table)
+            if note:
+                notes.append(note)
+        conn.execute("DELETE FROM metric_chunks")
+        # One chunk per series covering all its recovered points: queries filter by run and key
+        # inside the range, so the other series' rows in between are skipped.
+        conn.execute("INSERT INTO metric_chunks (run, key, first_rowid, last_rowid, count) "
+                     "SELECT run, key, min(rowid), max(rowid), count(*) FROM metric_history "
+                     "GROUP BY run, key")
+        counts["metric_chunks"] = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+        conn.execute("COMMIT")
+    notes.append("metric_chunks: rebuilt from the recovered metric points")
+    notes.append(_blobs_note(location))
+    return RecoveryReport(target.database, "row by row", counts, notes)
+
+
+def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: str) -> tuple[int, str | None]:
+    """Copy ``table``'s readable rows; return (rows copied, a note if some were unreadable)."""
+    target_columns = [row[1] for row in target.execute(f'PRAGMA table_info("{table}")')]
+    try:
+        source_info = source.execute(f'PRAGMA table_xinfo("{table}")').fetchall()
+    except sqlite3.DatabaseError as exc:
+        return 0, f"{table}: unreadable ({exc})"
+    columns = [c for c in target_columns if c in {row[1] for row in source_info}]
+    key = [row[1] for row in sorted((r for r in source_info if r[5]), key=lambda r: r[5])]
+    if not _without_rowid(source, table) or not key:
+        key = ["rowid"]
+    selected = ", ".join(f'"{c}"' if c != "rowid" else "rowid" for c in dict.fromkeys([*key, *columns]))
+    insert_columns = ", ".join(f'"{c}"' for c in columns) + (", rowid" if key == ["rowid"] else "")
+    marks = ", ".join("?" * (len(columns) + (1 if key == ["rowid"] else 0)))
+    insert = f'INSERT OR REPLACE INTO "{table}" ({insert_columns}) VALUES ({marks})'
+    names = list(dict.fromkeys([*key, *columns]))
+    order_asc = ", ".join(f'"{k}"' if k != "rowid" else "rowid" for k in key)
+
+    copied = 0
+    forward_end: tuple | None = None
+    broke = False
+    for descending in (False, True):
+        last: tuple | None = None
+        while True:
+            sql, args = _page_query(table, selected, key, order_asc, last, descending, forward_end)
+            try:
+                rows = source.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError:
+                broke = True
+                break
+            if not rows:
+                break
+            for row in rows:
+                record = dict(zip(names, row))
+                values = [record[c] for c in columns] + ([record["rowid"]] if key == ["rowid"] else [])
+                target.execute(insert, values)
+                copied += 1
+            last = tuple(rows[-1][: len(key)])
+            if not descending:
+                forward_end = last
+        if not broke:
+            break  # the forward pass read the whole table
+    note = f"{table}: some rows were on damaged pages and are lost; {copied} recovered" if broke else None
+    return copied, note
+
+
+def _page_query(table: str, selected: str, key: list[str], order: str, last: tuple | None,
+                descending: bool, stop: tuple | None) -> tuple[str, list[object]]:
+    """The next batch in key order after ``last``; going backward, only rows after ``stop``."""
+    columns = "(" + order + ")"
+    marks = "(" + ", ".join("?" * len(key)) + ")"
+    where, args = [], []
+    if last is not None:
+        where.append(f"{columns} {'<' if descending else '>'} {marks}")
+        args.extend(last)
+    if descending and stop is not None:
+        where.append(f"{columns} > {marks}")
+        args.extend(stop)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    direction = " DESC" if descending else ""
+    ordering = ", ".join(f"{part}{direction}" for part in order.split(", "))
+    return f'SELECT {selected} FROM "{table}"{clause} ORDER BY {ordering} LIMIT {BATCH}', args
+
+
+def _without_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    try:
+        conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+        return False
+    except sqlite3.OperationalError:
+        return True
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+
+def _blobs_note(location: StoreLocation) -> str:
+    return (f"artifact files stay in {location.artifacts}; copy that folder beside the new "
+            "database to keep them")
+
+
+__all__ = ["RecoveryReport", "check", "recover"]

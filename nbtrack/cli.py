@@ -168,13 +168,7 @@ def runs(filter_string: str | None, experiment: str | None, order_by: tuple[str,
     from .store.database import open_for_reading
 
     with open_for_reading(_location(store_uri)) as store:
-        ids = None
-        if experiment:
-            found = queries.get_experiment_by_name(store, experiment)
-            if found is None:
-                raise click.ClickException(f"no experiment named {visible(repr(experiment))}; "
-                                           "see `nbtrack experiments`")
-            ids = [found.experiment_id]
+        ids = queries.experiment_ids(store, [experiment]) if experiment else None
         pks = queries.select_run_pks(store, filter_string, ids, order_by=list(order_by), max_results=limit)
         table = queries.run_table(store, pks)
         metric_keys = sorted(table.summaries)[:6]

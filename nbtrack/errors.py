@@ -30,6 +30,10 @@ class RunNotFound(NbtrackError, LookupError):
     """No run has the given id in this store."""
 
 
+class ExperimentNotFound(InvalidInput, LookupError):
+    """No experiment has the given name or id in this store."""
+
+
 class ActiveRunError(NbtrackError):
     """A run lifecycle call that does not fit the current state (e.g. start_run while one is active)."""
 

@@ -44,12 +44,7 @@ def recent_runs(limit: int = 20, experiment: str | None = None) -> RunTable:
     if limit < 1:
         raise InvalidInput("-n must be at least 1")
     store = fluent.read_store()
-    experiment_ids = None
-    if experiment is not None:
-        found = queries.get_experiment_by_name(store, experiment)
-        if found is None:
-            raise InvalidInput(f"no experiment named {experiment!r}; see %nbtrack runs without -e")
-        experiment_ids = [found.experiment_id]
+    experiment_ids = None if experiment is None else queries.experiment_ids(store, [experiment])
     runs = queries.search_runs(store, experiment_ids=experiment_ids, max_results=limit)
     title = f"{len(runs)} most recent run{'s' if len(runs) != 1 else ''}"
     return RunTable(runs, title=title + (f" of {experiment}" if experiment else ""))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ExperimentNotFound
 from ..store import queries
 from ..store.database import Store, open_store
 from ..store.metric_downsample import downsample_series
@@ -149,7 +150,7 @@ def list_runs(
         names = _experiment_names(st)
         experiment_ids = None
         if experiment:
-            experiment_ids = [_experiment_id(names, experiment)]
+            experiment_ids = [_experiment_id(st, experiment)]
         pks = queries.select_run_pks(
             st,
             filter_string or None,
@@ -284,13 +285,11 @@ def _experiment_names(st: Store) -> dict[str, str]:
     return {e.experiment_id: e.name for e in queries.list_experiments(st)}
 
 
-def _experiment_id(names: dict[str, str], experiment: str) -> str:
-    if experiment in names:
-        return experiment
-    for experiment_id, name in names.items():
-        if name == experiment:
-            return experiment_id
-    raise NotFound(f"no experiment {experiment!r} in this store")
+def _experiment_id(st: Store, experiment: str) -> str:
+    try:
+        return queries.experiment_ids(st, [experiment])[0]
+    except ExperimentNotFound:
+        raise NotFound(f"no experiment {experiment!r} in this store") from None
 
 
 def content_type_for(path: str) -> str:

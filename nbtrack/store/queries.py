@@ -26,7 +26,7 @@ from ..entities import (
     DatasetInput, Experiment, FileInfo, Metric, MetricSummary, Run, RunData, RunError, RunInfo,
     RunInputs, RunStatus, ViewType,
 )
-from ..errors import InvalidInput, RunNotFound
+from ..errors import ExperimentNotFound, InvalidInput, RunNotFound
 from .commands import ArtifactEntry
 from .database import Store
 from .filters import compile_filter, compile_order_by
@@ -112,6 +112,29 @@ def get_experiment(store: Store, experiment_id: str) -> Experiment:
 def get_experiment_by_name(store: Store, name: str) -> Experiment | None:
     row = store.conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (name,)).fetchone()
     return None if row is None else get_experiment(store, str(row[0]))
+
+
+def experiment_ids(store: Store, names_or_ids: Sequence[str | int]) -> list[str]:
+    """The ids of the experiments named (by name, or by id when no experiment has that name):
+    the one place a name the user typed becomes an id for reading.
+
+    Example:
+        >>> experiment_ids(store, ["customer-sentiment", "1"])  # doctest: +SKIP
+        ['2', '1']
+    """
+    found = []
+    for wanted in names_or_ids:
+        text = str(wanted)
+        experiment = get_experiment_by_name(store, text)
+        if experiment is None and text.isdigit():
+            row = store.conn.execute("SELECT experiment_id FROM experiments WHERE experiment_id = ?",
+                                     (int(text),)).fetchone()
+            experiment = None if row is None else get_experiment(store, text)
+        if experiment is None:
+            raise ExperimentNotFound(f"no experiment named {text!r} in this store; list them with "
+                                     "`nbtrack experiments` or nbtrack.search_experiments()")
+        found.append(experiment.experiment_id)
+    return found
 
 
 def list_experiments(store: Store) -> list[Experiment]:

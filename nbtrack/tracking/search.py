@@ -50,12 +50,7 @@ def search_runs(
         >>> search_runs("params.alpha IN ('1', '2') OR metrics.f1 >= 0.9")  # doctest: +SKIP
     """
     store = read_store()
-    ids = list(experiment_ids or [])
-    for name in experiment_names or []:
-        experiment = queries.get_experiment_by_name(store, name)
-        if experiment is None:
-            raise InvalidInput(f"no experiment named {name!r}; see nbtrack.search_experiments()")
-        ids.append(experiment.experiment_id)
+    ids = [*(experiment_ids or []), *queries.experiment_ids(store, experiment_names or [])]
     if not ids and not search_all_experiments:
         experiment = queries.get_experiment_by_name(store, current_experiment_name())
         ids = [experiment.experiment_id] if experiment else ["-1"]

@@ -6,12 +6,16 @@ against the peers in one run, never as a timed test.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 from conftest import REPO
+
+pytestmark = [pytest.mark.slow]  # see pyproject's markers
 
 
 def test_quick_benchmarks_run_for_every_suite(tmp_path: Path) -> None:

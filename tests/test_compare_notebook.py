@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 
 from tests.kernel_support import REPO, run_notebook
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 EXAMPLE = REPO / "notebooks" / "02-compare-runs.ipynb"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import sqlite3
 import subprocess
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
+
+pytestmark = [pytest.mark.slow]  # see pyproject's markers
 
 
 def test_demo_tracks_four_runs_and_writes_the_comparison(tmp_path: Path) -> None:

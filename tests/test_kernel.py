@@ -18,7 +18,7 @@ from nbtrack.paths import resolve_location
 from nbtrack.store import artifacts, queries
 from nbtrack.store.database import open_store
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 EXAMPLE = REPO / "notebooks" / "01-track-cells.ipynb"
 FIXTURES = REPO / "tests" / "notebooks"

@@ -26,6 +26,7 @@ print("done", worker)
 """
 
 
+@pytest.mark.slow
 def test_four_processes_writing_one_store_lose_nothing(nbtrack_home: Path) -> None:
     env = {**os.environ, "NBTRACK_HOME": str(nbtrack_home), "PYTHONPATH": str(REPO)}
     workers = [subprocess.Popen([sys.executable, "-c", WRITER, str(n)], env=env,
@@ -59,6 +60,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_the_last_flush_interval(nbtrack_home: Path) -> None:
     env = {**os.environ, "NBTRACK_HOME": str(nbtrack_home), "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", LOGGER], env=env, stdout=subprocess.PIPE, text=True)

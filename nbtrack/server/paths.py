@@ -29,7 +29,6 @@ from ..paths import DEFAULT_DIRNAME, StoreLocation, resolve_location
 from ..store.files import ensure_regular_files
 from .errors import BadRequest, Forbidden
 
-_DIGEST = re.compile(r"[0-9a-f]{16,128}")
 
 
 def store_location(root: str | os.PathLike[str], store: str) -> StoreLocation:
@@ -58,13 +57,15 @@ def artifact_relpath(path: str) -> str:
 
 def blob_path(location: StoreLocation, digest: str) -> Path:
     """Where the content-addressed blob ``digest`` lives, checked to stay in the store's artifacts."""
-    if not _DIGEST.fullmatch(digest):
-        raise Forbidden(
-            f"artifact digest {digest[:20]!r} is not a hex digest; the store may be damaged"
-        )
-    blobs = Path(os.path.realpath(location.artifacts))
-    path = blobs / "blobs" / digest[:2] / digest
-    ensure_inside(path, blobs, "artifact blob resolves outside the store's artifact folder")
+    from ..errors import InvalidInput
+    from ..store.artifacts import blob_location
+
+    try:
+        path = blob_location(location, digest)
+    except InvalidInput as exc:
+        raise Forbidden(str(exc)) from None
+    ensure_inside(path, Path(os.path.realpath(location.artifacts)),
+                  "artifact blob resolves outside the store's artifact folder")
     return path
 
 

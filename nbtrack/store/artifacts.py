@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import InvalidInput
+from ..paths import StoreLocation
 from .database import Store
 
 CHUNK = 1 << 20
@@ -42,10 +43,16 @@ def normalize_artifact_path(artifact_path: str | None, name: str) -> str:
     return "/".join(parts)
 
 
-def blob_path(store: Store, digest: str) -> Path:
+def blob_location(location: StoreLocation, digest: str) -> Path:
+    """Where the content-addressed blob ``digest`` lives in the store at ``location`` (the one
+    place that layout is spelled out); a digest that is not sha256 hex is refused."""
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise InvalidInput(f"{digest!r} is not a sha256 digest")
-    return store.blobs_dir / digest[:2] / digest
+        raise InvalidInput(f"{digest[:70]!r} is not a sha256 digest; the store may be damaged")
+    return location.artifacts / "blobs" / digest[:2] / digest
+
+
+def blob_path(store: Store, digest: str) -> Path:
+    return blob_location(store.location, digest)
 
 
 def put_file(store: Store, source: Path) -> tuple[str, int]:

@@ -44,7 +44,10 @@ def warn_stage_deprecated(method: str) -> None:
 def check_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput(f"a registered model name must be a non-empty string; got {name!r}")
-    if len(name) > 256 or name.startswith(("..", "/")) or posixpath.normpath(name) != name or "@" in name:
+    # '/' and '@' are refused too: models:/<name>/<version> and models:/<name>@<alias> could
+    # not name such a model unambiguously.
+    if len(name) > 256 or name.startswith("..") or posixpath.normpath(name) != name or "/" in name \
+            or "@" in name:
         raise InvalidInput(f"invalid registered model name {name!r}: use a plain name without '/', "
                            "'..' or '@' (at most 256 characters), e.g. 'customer-sentiment'")
     return name

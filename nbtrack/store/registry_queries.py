@@ -325,13 +325,10 @@ def compile_registry_filter(text: str | None, *, versions: bool) -> tuple[str, l
 
 
 def _compare(column: str, op: str, value: str) -> tuple[str, str]:
-    """SQL and argument for one string comparison. LIKE is case-sensitive as in MLflow (SQLite's
-    LIKE is not, so it becomes a GLOB); ILIKE is SQLite's LIKE."""
-    if op == "LIKE":
-        glob = "".join({"*": "[*]", "?": "[?]", "[": "[[]", "%": "*", "_": "?"}.get(c, c) for c in value)
-        return f"{column} GLOB ?", glob
+    """SQL and argument for one string comparison (store connections run with
+    ``case_sensitive_like``, so LIKE is case-sensitive as in MLflow; ILIKE lowers both sides)."""
     if op == "ILIKE":
-        return f"{column} LIKE ?", value
+        return f"lower({column}) LIKE lower(?)", value
     return f"{column} {op} ?", value
 
 

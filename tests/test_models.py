@@ -48,13 +48,17 @@ def test_save_model_writes_mlflow_format(tmp_path: Path, text_pipe) -> None:
     assert pyfunc["loader_module"] == "mlflow.sklearn" and pyfunc["model_path"] == "model.skops"
     assert mlmodel["flavors"]["sklearn"]["serialization_format"] == "skops"
     assert mlmodel["model_id"].startswith("m-") and len(mlmodel["model_id"]) == 34
-    assert json.loads(mlmodel["signature"]["inputs"]) == [{"type": "string", "required": True}]
+    # a list example: no MLflow signature (MLflow writes none either), nbtrack keeps the schema
+    assert "signature" not in mlmodel
+    assert json.loads(mlmodel["nbtrack"]["input_schema"]) == [{"type": "string", "required": True}]
     assert mlmodel["saved_input_example_info"]["type"] == "json_object"
     assert json.loads((folder / "input_example.json").read_text()) == REVIEWS[:3]
     assert set(mlmodel["nbtrack"]["files"]) == {p.name for p in folder.iterdir()} - {"MLmodel"}
     assert "scikit-learn==" in (folder / "requirements.txt").read_text()
     loaded = nbtrack.sklearn.load_model(folder)
     assert list(loaded.predict(REVIEWS[:4])) == list(text_pipe.predict(REVIEWS[:4]))
+    with pytest.raises(InvalidInput, match=r"^input item 1 is int \(3\); the model's signature expects string$"):
+        nbtrack.pyfunc.load_model(folder).predict(["fine", 3])
 
 
 def test_dataframe_signature_and_example(tmp_path: Path, frame_model) -> None:

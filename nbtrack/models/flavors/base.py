@@ -72,16 +72,31 @@ def finish(folder: Path, mlmodel: dict[str, Any], *, input_example: Any, signatu
     """Write the example, the digests and the MLmodel; returns the MLmodel written."""
     if input_example is not None:
         mlmodel["saved_input_example_info"] = write_input_example(folder, input_example)
+    extra: dict[str, Any] = {}
     if signature is not None:
-        mlmodel["signature"] = signature
+        if _unnamed_list(signature):
+            # MLflow turns a list input into a one-column DataFrame when a signature names a
+            # column, which a text pipeline cannot read; MLflow itself writes no signature for a
+            # list example. Keep the schema where only nbtrack looks.
+            extra["input_schema"] = signature["inputs"]
+        else:
+            mlmodel["signature"] = signature
     if metadata:
         mlmodel["metadata"] = dict(metadata)
     from ... import __version__
 
     mlmodel["model_size_bytes"] = directory_size(folder)
-    mlmodel["nbtrack"] = {"version": __version__, "files": integrity.file_digests(folder)}
+    mlmodel["nbtrack"] = {"version": __version__, **extra, "files": integrity.file_digests(folder)}
     write_mlmodel(folder, mlmodel)
     return mlmodel
+
+
+def _unnamed_list(signature: dict[str, Any]) -> bool:
+    import json
+
+    inputs = signature.get("inputs")
+    specs = json.loads(inputs) if isinstance(inputs, str) else inputs
+    return bool(specs) and all(s.get("type") != "tensor" and s.get("name") is None for s in specs)
 
 
 def log_saved(save: Callable[[Path, dict[str, Any]], dict[str, Any]], *, name: str,

@@ -73,7 +73,7 @@ class PyFuncModel:
         self.metadata = mlmodel
         self.input_example = input_example
         signature = mlmodel.get("signature") or {}
-        inputs = signature.get("inputs")
+        inputs = signature.get("inputs") or (mlmodel.get("nbtrack") or {}).get("input_schema")
         self._input_schema = json.loads(inputs) if isinstance(inputs, str) else inputs
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:

@@ -345,3 +345,44 @@ def compile_registry_order(order_by: Sequence[str] | None, *, versions: bool) ->
                                     f"with one of {', '.join(_ORDER_KEYS)}")
         parts.append(f"{column} {direction}")
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One live version with what the registry view shows: its run and the run's metrics."""
+
+    name: str
+    version: int
+    current_stage: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+    run_name: str | None
+    metrics: dict[str, float | None]
+    creation_timestamp: int
+    description: str | None
+
+
+def registry_overview(store: Store, name: str | None = None) -> list[VersionSummary]:
+    """Every live version (of ``name``, or of all models), newest first per model, with its run's
+    last metric values (from ``metric_summaries``: no history scan)."""
+    rows = store.conn.execute(
+        f"""SELECT v.name, v.version, v.current_stage, v.run_id, r.run_name, r.id, v.creation_time,
+                   v.description
+            FROM model_versions v LEFT JOIN runs r ON r.run_id = v.run_id
+            WHERE v.current_stage != '{DELETED_STAGE}' AND (? IS NULL OR v.name = ?)
+            ORDER BY v.name, v.version DESC""", (name, name)).fetchall()
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for model, alias, version in store.conn.execute(
+            "SELECT name, alias, version FROM registered_model_aliases ORDER BY alias"):
+        aliases.setdefault((model, version), []).append(alias)
+    metrics: dict[int, dict[str, float | None]] = {}
+    pks = sorted({row[5] for row in rows if row[5] is not None})
+    for start in range(0, len(pks), 500):
+        chunk = pks[start:start + 500]
+        for pk, key, value in store.conn.execute(
+                f"SELECT run, key, last_value FROM metric_summaries WHERE run IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY key", chunk):
+            metrics.setdefault(pk, {})[key] = value
+    return [VersionSummary(model, int(version), stage, tuple(aliases.get((model, version), ())), run_id,
+                           run_name, metrics.get(pk, {}) if pk is not None else {}, created, description)
+            for model, version, stage, run_id, run_name, pk, created, description in rows]

@@ -210,6 +210,11 @@ def load_model(model_uri: str | os.PathLike[str], suppress_warnings: bool = Fals
             return PyFuncModel(model, mlmodel, conf.get("predict_fn", "predict"), example)
         if loader == LOADER:
             return PyFuncModel(_load_python_model(folder, conf), mlmodel, "predict", example)
+        if loader in ("mlflow.keras", "nbtrack.models.flavors.keras") and "keras" in mlmodel["flavors"]:
+            from .keras import KerasPredictor
+            from .keras import load_from_directory as load_keras
+
+            return PyFuncModel(KerasPredictor(load_keras(folder, mlmodel)), mlmodel, "predict", example)
         if keep or not str(model_uri).startswith(("runs:/", "models:/")):
             return _load_with_module(folder, conf, mlmodel, example)
         # a store URI's temp folder goes away after this block: MLflow flavors may read lazily

@@ -57,7 +57,8 @@ _EXPORTS: dict[str, str] = {
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
 _SUBMODULES = ("sklearn", "pyfunc", "keras", "models")
 
-__all__ = sorted(_EXPORTS) + list(_SUBMODULES) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "__version__",
+                              "load_ipython_extension", "unload_ipython_extension"]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,13 @@ Example:
     True
 """
 
-from .models.flavors.pyfunc import (PyFuncModel, PythonModel, PythonModelContext, load_model, log_model,
-                                    save_model)
+from .models.flavors.pyfunc import (
+                                    PyFuncModel,
+                                    PythonModel,
+                                    PythonModelContext,
+                                    load_model,
+                                    log_model,
+                                    save_model,
+)
 
 __all__ = ["PyFuncModel", "PythonModel", "PythonModelContext", "load_model", "log_model", "save_model"]

@@ -14,8 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 pytest.importorskip(os.environ["KERAS_BACKEND"])
 
-import nbtrack  # noqa: E402
-from nbtrack.errors import InvalidInput  # noqa: E402
+import nbtrack
+from nbtrack.errors import InvalidInput
 
 
 def small_model():

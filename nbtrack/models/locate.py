@@ -102,7 +102,7 @@ def _is_local(uri: str) -> bool:
 
 
 def _local_path(uri: str) -> Path:
-    return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+    return Path(uri.removeprefix("file://"))
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ _RESERVED_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 
 def warn_stage_deprecated(method: str) -> None:
     warnings.warn(f"``mlflow.tracking.client.MlflowClient.{method}`` is deprecated since 2.9.0. "
-                  f"{STAGES_DEPRECATION}", FutureWarning, stacklevel=3)
+                  f"{STAGES_DEPRECATION}", FutureWarning, stacklevel=4)
 
 
 def check_name(name: object) -> str:

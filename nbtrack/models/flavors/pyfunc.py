@@ -35,7 +35,13 @@ from typing import Any
 
 from ...errors import InvalidInput, ModelError
 from ..locate import ModelInfo, model_directory
-from ..mlmodel import new_mlmodel, python_function_block, read_input_example, read_mlmodel, write_environment
+from ..mlmodel import (
+    new_mlmodel,
+    python_function_block,
+    read_input_example,
+    read_mlmodel,
+    write_environment,
+)
 from ..signature import check_input
 from .base import artifact_name, finish, log_saved, new_folder, signature_block
 
@@ -245,7 +251,7 @@ def _load_with_module(folder: Path, conf: dict[str, Any], mlmodel: dict[str, Any
     loader = conf.get("loader_module", "")
     if loader.startswith("mlflow."):
         try:
-            import mlflow.pyfunc  # noqa: F401
+            import mlflow.pyfunc
         except ImportError:
             raise ModelError(f"this model's loader module {loader!r} is part of MLflow, which is not "
                              "installed; pip install mlflow to load it") from None

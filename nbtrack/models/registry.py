@@ -237,16 +237,16 @@ class Registry:
 
 
 def _model_id_of(store: Any, mlmodel_digest: str) -> str | None:
-    """The ``model_id`` written in a logged MLmodel (read from its blob)."""
-    import yaml
-
+    """The ``model_id`` written in a logged MLmodel (read from its blob; a top-level key, so a
+    line match does, without parsing the YAML)."""
     from ..store import artifacts as blobs
 
     try:
-        data = yaml.safe_load(blobs.blob_path(store, mlmodel_digest).read_text()) or {}
-    except Exception:
+        text = blobs.blob_path(store, mlmodel_digest).read_text()
+    except OSError:
         return None
-    return data.get("model_id") if isinstance(data, dict) else None
+    match = re.search(r"^model_id: '?(m-[0-9a-f]{32})'?$", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def registry(tracking_uri: str | None = None) -> Registry:

@@ -197,3 +197,10 @@ def test_register_from_models_uri_keeps_lineage(client, logged) -> None:
     nbtrack.register_model(f"runs:/{logged[1]}/model", "dev.model")
     mv = nbtrack.register_model("models:/dev.model/1", "prod.model")
     assert (mv.run_id, mv.source) == (logged[1], f"runs:/{logged[1]}/model")
+
+
+def test_searching_where_no_store_exists_creates_nothing(nbtrack_home) -> None:
+    assert nbtrack.search_registered_models() == [] and nbtrack.search_model_versions() == []
+    with pytest.raises(FilterSyntaxError):
+        nbtrack.search_model_versions("name = 'a' OR name = 'b'")
+    assert not nbtrack_home.exists()

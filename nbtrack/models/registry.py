@@ -21,7 +21,7 @@ import re
 import warnings
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NoStore
 from ..store import registry as cmd
 from ..store import registry_queries as rq
 from ..store.database import now_ms
@@ -139,8 +139,12 @@ class Registry:
     def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
                                  order_by: list[str] | None = None, page_token: str | None = None
                                  ) -> list[RegisteredModel]:
-        return rq.search_registered_models(self._read(), filter_string, max_results, order_by,
-                                           int(page_token or 0))
+        try:
+            store = self._read()
+        except NoStore:  # nothing was ever logged here: nothing is registered either
+            rq.compile_registry_filter(filter_string, versions=False)  # still report a bad filter
+            return []
+        return rq.search_registered_models(store, filter_string, max_results, order_by, int(page_token or 0))
 
     # --- versions ------------------------------------------------------------------------
 
@@ -188,8 +192,12 @@ class Registry:
     def search_model_versions(self, filter_string: str | None = None, max_results: int = 10_000,
                               order_by: list[str] | None = None, page_token: str | None = None
                               ) -> list[ModelVersion]:
-        return rq.search_model_versions(self._read(), filter_string, max_results, order_by,
-                                        int(page_token or 0))
+        try:
+            store = self._read()
+        except NoStore:
+            rq.compile_registry_filter(filter_string, versions=True)
+            return []
+        return rq.search_model_versions(store, filter_string, max_results, order_by, int(page_token or 0))
 
     def set_model_version_tag(self, name: str, version: int | str | None = None, key: str | None = None,
                               value: Any = None, stage: str | None = None) -> None:

@@ -102,7 +102,7 @@ def test_log_model_registers_and_loads_by_every_uri(text_pipe) -> None:
     with pytest.warns(FutureWarning, match="deprecated since 2.9.0"):
         client.transition_model_version_stage("customer-sentiment", 1, "Production")
     expected = list(text_pipe.predict(["love this dress, perfect fit"]))
-    for uri in (info.model_uri, "models:/customer-sentiment/1", "models:/customer-sentiment/latest",
+    for uri in (info.model_uri, f"models:/{info.model_id}", "models:/customer-sentiment/1", "models:/customer-sentiment/latest",
                 "models:/customer-sentiment/Production", "models:/customer-sentiment/production",
                 "models:/customer-sentiment@champion"):
         assert list(nbtrack.pyfunc.load_model(uri).predict(["love this dress, perfect fit"])) == expected

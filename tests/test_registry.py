@@ -136,6 +136,10 @@ def test_uri_rules_and_resolution_speed(client, logged) -> None:
         resolve_source(store, "models:/m/Production")
     with pytest.raises(InvalidInput, match="LoggedModel id in MLflow, not the latest version"):
         parse_model_uri("models:/m")
+    model_id = client.get_model_version("m", 1).model_id
+    assert resolve_source(store, f"models:/{model_id}").run_id == logged[0]
+    with pytest.raises(RegistryNotFound, match="no logged model 'm-0+'"):
+        resolve_source(store, "models:/m-" + "0" * 32)
     with pytest.raises(InvalidInput, match="Not a proper models:/ URI"):
         parse_model_uri("models:/a/b/c")
     with pytest.raises(InvalidInput, match="invalid stage 'Prod'"):

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import ModelError, RunNotFound
+from ..store import artifacts as blobs
 from ..store import queries
 from ..store import registry_queries as rq
 from ..store.database import Store
@@ -74,6 +76,15 @@ def resolve_source(store: Store, uri: str) -> ResolvedModel:
         run = parse_runs_uri(uri)
         return ResolvedModel(run.run_id, run.path, None, None)
     ref = parse_model_uri(uri)
+    if ref.model_id is not None:
+        run_id, path = rq.logged_model_location(store, ref.model_id)
+        # the run's files must still be that model (a purged run's row key can be reused)
+        entries = check_logged_model(store, run_id, path)
+        mlmodel = next(e for e in entries if e.path == (f"{path}/{MLMODEL}" if path else MLMODEL))
+        if model_id_of(store, mlmodel.digest) != ref.model_id:
+            raise ModelError(f"logged model {ref.model_id} is gone (its run was purged); "
+                             "load it by runs:/ or models:/<name>/<version> URI instead")
+        return ResolvedModel(run_id, path, None, None)
     version = version_number(store, ref)
     source, run_id = rq.version_source(store, ref.name, version)
     if not source or not source.startswith("runs:/"):
@@ -81,6 +92,17 @@ def resolve_source(store: Store, uri: str) -> ResolvedModel:
                          f"(source {source!r}); register a model logged to a run (runs:/<run>/<path>)")
     run = parse_runs_uri(source)
     return ResolvedModel(run.run_id, run.path, ref.name, version)
+
+
+def model_id_of(store: Store, mlmodel_digest: str) -> str | None:
+    """The ``model_id`` written in a stored MLmodel (a top-level key: a line match does, no
+    YAML parsing, which costs milliseconds)."""
+    try:
+        text = blobs.blob_path(store, mlmodel_digest).read_text()
+    except OSError:
+        return None
+    match = re.search(r"^model_id: '?(m-[0-9a-f]{32})'?$", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def check_logged_model(store: Store, run_id: str, path: str) -> list[Any]:
@@ -138,11 +160,16 @@ def model_directory(uri: str | Path, handle: StoreHandle | None = None,
             shutil.rmtree(target, ignore_errors=True)
 
 
-def log_model_directory(folder: Path, artifact_path: str) -> str:
-    """Store a saved model folder under ``artifact_path`` in the active run; its run id."""
+def log_model_directory(folder: Path, artifact_path: str, mlmodel: dict[str, Any]) -> str:
+    """Store a saved model folder under ``artifact_path`` in the active run and record it as a
+    logged model (so ``models:/<model_id>`` resolves); returns the run id."""
+    from ..store.database import now_ms
+    from ..store.registry import RecordLoggedModel
     from ..tracking.artifacts import log_artifacts
     from ..tracking.fluent import current_run
 
     run = current_run()
     log_artifacts(folder, artifact_path=artifact_path)
+    run.submit(RecordLoggedModel(run.pk, mlmodel["model_id"], artifact_path, now_ms(),
+                                 tuple(mlmodel.get("flavors", {}))))
     return run.run_id

@@ -155,7 +155,7 @@ class Registry:
         """A new version of ``name`` from a model logged to a run (``runs:/<run>/<path>``) or an
         existing version (``models:/...``, lineage kept). Refused, with nothing recorded, when the
         source holds no model."""
-        from .locate import check_logged_model, resolve_source
+        from .locate import check_logged_model, model_id_of, resolve_source
         from .mlmodel import MLMODEL
 
         name = check_name(name)
@@ -168,7 +168,7 @@ class Registry:
         canonical = f"runs:/{resolved.run_id}/{resolved.path}"
         if model_id is None:
             mlmodel_entry = next(e for e in entries if e.path.endswith(MLMODEL))
-            model_id = _model_id_of(store, mlmodel_entry.digest)
+            model_id = model_id_of(store, mlmodel_entry.digest)
         number = self._run(cmd.CreateModelVersion(
             name, source=canonical, time=now_ms(), run_id=run_id or resolved.run_id, user_id=_user(),
             tags=dict(_tag(k, v) for k, v in (tags or {}).items()), run_link=run_link,
@@ -242,19 +242,6 @@ class Registry:
     def history(self, name: str) -> list[RegistryEvent]:
         """Every alias and stage move of ``name``, oldest first (MLflow keeps none)."""
         return rq.history(self._read(), name)
-
-
-def _model_id_of(store: Any, mlmodel_digest: str) -> str | None:
-    """The ``model_id`` written in a logged MLmodel (read from its blob; a top-level key, so a
-    line match does, without parsing the YAML)."""
-    from ..store import artifacts as blobs
-
-    try:
-        text = blobs.blob_path(store, mlmodel_digest).read_text()
-    except OSError:
-        return None
-    match = re.search(r"^model_id: '?(m-[0-9a-f]{32})'?$", text, re.MULTILINE)
-    return match.group(1) if match else None
 
 
 def registry(tracking_uri: str | None = None) -> Registry:

@@ -3,25 +3,28 @@
 * ``runs:/<run_id>/<path>``: a model logged to a run;
 * ``models:/<name>/<version>``, ``models:/<name>/latest`` (any case),
   ``models:/<name>/<stage>``, ``models:/<name>@<alias>``;
-* ``models:/<single segment>`` is a LoggedModel id (``m-...``) in MLflow, never
-  "the latest version of <name>": nbtrack says so instead of guessing.
+* ``models:/m-<32 hex>``: a logged model by its id (MLflow 3's LoggedModel URI);
+  any other single segment is refused, never read as "the latest version of
+  <name>".
 
 Parsing is pure; ``resolve`` turns a ``models:/`` URI into the version's source
 with one or two indexed look-ups (well under a millisecond).
 
 Example:
     >>> parse_model_uri("models:/churn@champion")
-    ModelRef(name='churn', version=None, stage=None, alias='champion', latest=False)
+    ModelRef(name='churn', version=None, stage=None, alias='champion', latest=False, model_id=None)
     >>> parse_model_uri("models:/churn/production").stage
     'Production'
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from ..errors import InvalidInput
 
+_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 STAGES = {"none": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
 
 
@@ -33,6 +36,7 @@ class ModelRef(NamedTuple):
     stage: str | None
     alias: str | None
     latest: bool
+    model_id: str | None = None
 
 
 class RunRef(NamedTuple):
@@ -71,6 +75,8 @@ def parse_model_uri(uri: str) -> ModelRef:
         if not alias or not name:
             raise InvalidInput(f"{uri!r} has an empty model name or alias; use models:/<name>@<alias>")
         return ModelRef(name, None, None, alias, False)
+    if _MODEL_ID.match(parts[0]):
+        return ModelRef("", None, None, None, False, parts[0])
     raise InvalidInput(
         f"{uri!r} names no version: models:/<name> alone is a LoggedModel id in MLflow, not the "
         f"latest version; use models:/{parts[0]}/latest, models:/{parts[0]}/<version> or "

@@ -165,6 +165,21 @@ class DeleteRegisteredModelAlias(WriteCommand):
     user_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordLoggedModel(WriteCommand):
+    """A model ``log_model`` stored under ``name`` in a run: its ``m-<hex>`` id resolves
+    ``models:/m-<hex>`` (MLflow 3's LoggedModel URI)."""
+
+    run: int
+    model_id: str
+    name: str
+    time: int
+    flavors: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"logged model {self.model_id} of run #{self.run}"
+
+
 # --- handlers ------------------------------------------------------------------------------
 
 
@@ -200,6 +215,12 @@ def _event(conn: sqlite3.Connection, name: str, kind: str, time: int, user_id: s
         "previous_stage, time, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (name, kind, alias, version, previous_version, stage, previous_stage, time, user_id),
     )
+
+
+@handles(RecordLoggedModel)
+def _record_logged_model(conn: sqlite3.Connection, c: RecordLoggedModel) -> None:
+    conn.execute("INSERT OR REPLACE INTO logged_models (model_id, run, name, creation_time, flavors) "
+                 "VALUES (?, ?, ?, ?, ?)", (c.model_id, c.run, c.name, c.time, ",".join(c.flavors)))
 
 
 @handles(CreateRegisteredModel)

@@ -127,6 +127,17 @@ def version_by_alias(store: Store, name: str, alias: str) -> int:
     return int(row[0])
 
 
+def logged_model_location(store: Store, model_id: str) -> tuple[str, str]:
+    """``(run_id, artifact path)`` of a logged model, by its ``m-<hex>`` id."""
+    row = store.conn.execute(
+        "SELECT r.run_id, l.name FROM logged_models l JOIN runs r ON r.id = l.run WHERE l.model_id = ?",
+        (model_id,)).fetchone()
+    if row is None:
+        raise RegistryNotFound(f"no logged model {model_id!r} in this store; check the id "
+                               "(log_model returns it as model_info.model_id)")
+    return str(row[0]), str(row[1])
+
+
 def latest_version_number(store: Store, name: str, stage: str | None = None) -> int:
     """The highest live version, in ``stage`` when given (``models:/name/latest`` or ``/Stage``)."""
     row = store.conn.execute(

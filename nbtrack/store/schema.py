@@ -214,6 +214,14 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                 user_id TEXT
             );
             CREATE INDEX registered_model_events_by_name ON registered_model_events(name, time);
+            CREATE TABLE logged_models (
+                model_id TEXT PRIMARY KEY,
+                run INTEGER NOT NULL REFERENCES runs(id),
+                name TEXT NOT NULL,
+                creation_time INTEGER NOT NULL,
+                flavors TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX logged_models_by_run ON logged_models(run);
             """
         )
 

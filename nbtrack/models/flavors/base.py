@@ -111,7 +111,7 @@ def log_saved(save: Callable[[Path, dict[str, Any]], dict[str, Any]], *, name: s
     try:
         folder = tmp / "model"
         mlmodel = save(folder, new_mlmodel(artifact_path=name, run_id=run.run_id))
-        log_model_directory(folder, name)
+        log_model_directory(folder, name, mlmodel)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     uri = f"runs:/{run.run_id}/{name}"

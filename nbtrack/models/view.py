@@ -21,6 +21,7 @@ from ..store.registry_queries import VersionSummary
 from ..tables import format_time, format_value, text_table
 
 HEADLINE_METRICS = 4
+STATIC_ROWS = 200  # rows in the saved HTML; .versions and .df have them all
 
 
 class RegistryView:
@@ -77,13 +78,14 @@ class RegistryView:
         out += [f"<th style='text-align:left;padding:2px 8px;border-bottom:1px solid #ccc'>"
                 f"{html.escape(c)}</th>" for c in columns]
         out.append("</tr></thead><tbody>")
-        for v, row in zip(self.versions, rows):
+        for v, row in zip(self.versions[:STATIC_ROWS], rows[:STATIC_ROWS]):
             highlight = " style='background:#eef6ee'" if v.aliases or v.current_stage == "Production" else ""
             out.append(f"<tr{highlight}>")
             out += [f"<td style='padding:2px 8px'>{html.escape(format_value(cell))}</td>" for cell in row]
             out.append("</tr>")
-        out.append("</tbody></table><div style='color:#666;margin-top:4px'>versions with an alias or in "
-                   "Production are shaded · nbtrack models history NAME shows every alias and stage "
+        shown = f"first {STATIC_ROWS:,} of {len(rows):,} versions shown · " if len(rows) > STATIC_ROWS else ""
+        out.append(f"</tbody></table><div style='color:#666;margin-top:4px'>{shown}versions with an alias "
+                   "or in Production are shaded · nbtrack models history NAME shows every alias and stage "
                    "move</div></div>")
         return "".join(out)
 

@@ -50,14 +50,25 @@ _EXPORTS: dict[str, str] = {
     "Run": "nbtrack.entities",
     "NbtrackError": "nbtrack.errors",
     "InvalidInput": "nbtrack.errors",
+    "register_model": "nbtrack.models.registry",
+    "search_registered_models": "nbtrack.models.registry",
+    "search_model_versions": "nbtrack.models.registry",
 }
+# submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
+# ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
+_SUBMODULES = ("sklearn", "pyfunc", "keras", "models")
 
-__all__ = sorted(_EXPORTS) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "__version__",
+                              "load_ipython_extension", "unload_ipython_extension"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         globals()["__version__"] = value = _version()
+        return value
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"nbtrack.{name}")
+        globals()[name] = value
         return value
     module = _EXPORTS.get(name)
     if module is None:

@@ -329,5 +329,7 @@ def demo() -> None:
     run_demo()
 
 
+main.add_command(__import__("nbtrack.models.cli", fromlist=["models"]).models)  # nbtrack models ...
+
 if __name__ == "__main__":
     main()

@@ -34,6 +34,18 @@ class ExperimentNotFound(InvalidInput, LookupError):
     """No experiment has the given name or id in this store."""
 
 
+class RegistryNotFound(NbtrackError, LookupError):
+    """No registered model, version or alias by that name in this store."""
+
+
+class ModelError(NbtrackError):
+    """A model that cannot be saved or loaded as asked (no MLmodel, missing loader module)."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file's bytes no longer match the digest recorded when it was logged."""
+
+
 class ActiveRunError(NbtrackError):
     """A run lifecycle call that does not fit the current state (e.g. start_run while one is active)."""
 

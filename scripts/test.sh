@@ -15,6 +15,6 @@ fi
 
 python -m pip install -q --upgrade pip
 # Editable install builds the JupyterLab extension with Node (jlpm) the first time.
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[test,keras]"
 
 python -m pytest -q -p no:cacheprovider "$@"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MIGRATION_SET = "nbtrack"
 
 # Kept in step with the @migrations functions below (a test checks it).
-MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage")
+MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry")
 
 
 def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
@@ -147,6 +147,81 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             ALTER TABLE runs ADD COLUMN execution_count INTEGER;
             ALTER TABLE runs ADD COLUMN previous_run_id TEXT;
             CREATE INDEX runs_by_cell ON runs(cell_id, start_time) WHERE cell_id IS NOT NULL;
+            """
+        )
+
+    @migrations()
+    def m003_model_registry(db: Database) -> None:
+        # The model registry, with MLflow's table and column names (export maps 1:1), plus
+        # model_id on versions and an append-only history of alias and stage moves, which
+        # MLflow does not keep. Versions are soft-deleted (current_stage 'Deleted_Internal')
+        # so a version number is never handed out twice.
+        db.executescript(
+            """
+            CREATE TABLE registered_models (
+                name TEXT PRIMARY KEY,
+                creation_time INTEGER NOT NULL,
+                last_updated_time INTEGER NOT NULL,
+                description TEXT
+            ) WITHOUT ROWID;
+            CREATE TABLE registered_model_tags (
+                name TEXT NOT NULL REFERENCES registered_models(name),
+                key TEXT NOT NULL,
+                value TEXT,
+                PRIMARY KEY (name, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE model_versions (
+                name TEXT NOT NULL REFERENCES registered_models(name),
+                version INTEGER NOT NULL,
+                creation_time INTEGER NOT NULL,
+                last_updated_time INTEGER NOT NULL,
+                description TEXT,
+                user_id TEXT,
+                current_stage TEXT NOT NULL DEFAULT 'None',
+                source TEXT,
+                storage_location TEXT,
+                run_id TEXT,
+                run_link TEXT,
+                status TEXT NOT NULL DEFAULT 'READY',
+                status_message TEXT,
+                model_id TEXT,
+                PRIMARY KEY (name, version)
+            ) WITHOUT ROWID;
+            CREATE INDEX model_versions_by_run ON model_versions(run_id) WHERE run_id IS NOT NULL;
+            CREATE TABLE model_version_tags (
+                name TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT,
+                PRIMARY KEY (name, version, key)
+            ) WITHOUT ROWID;
+            CREATE TABLE registered_model_aliases (
+                name TEXT NOT NULL REFERENCES registered_models(name),
+                alias TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (name, alias)
+            ) WITHOUT ROWID;
+            CREATE TABLE registered_model_events (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                alias TEXT,
+                version INTEGER,
+                previous_version INTEGER,
+                stage TEXT,
+                previous_stage TEXT,
+                time INTEGER NOT NULL,
+                user_id TEXT
+            );
+            CREATE INDEX registered_model_events_by_name ON registered_model_events(name, time);
+            CREATE TABLE logged_models (
+                model_id TEXT PRIMARY KEY,
+                run INTEGER NOT NULL REFERENCES runs(id),
+                name TEXT NOT NULL,
+                creation_time INTEGER NOT NULL,
+                flavors TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX logged_models_by_run ON logged_models(run);
             """
         )
 

@@ -109,3 +109,82 @@ class Client:
     def _pk(self, run_id: str) -> int:
         self._handle.flush()  # the run may be one this process created a moment ago
         return queries.run_pk(self._fresh(), run_id)
+
+    # --- model registry (MLflow's registry methods; the work is in nbtrack.models.registry) ----
+
+    @property
+    def _registry(self):  # -> nbtrack.models.registry.Registry
+        from ..models.registry import Registry
+
+        return Registry(self._handle)
+
+    def create_registered_model(self, name, tags=None, description=None, **kwargs):
+        return self._registry.create_registered_model(name, tags, description, **kwargs)
+
+    def get_registered_model(self, name):
+        return self._registry.get_registered_model(name)
+
+    def rename_registered_model(self, name, new_name):
+        return self._registry.rename_registered_model(name, new_name)
+
+    def update_registered_model(self, name, description=None, **kwargs):
+        return self._registry.update_registered_model(name, description, **kwargs)
+
+    def delete_registered_model(self, name):
+        return self._registry.delete_registered_model(name)
+
+    def set_registered_model_tag(self, name, key, value):
+        return self._registry.set_registered_model_tag(name, key, value)
+
+    def delete_registered_model_tag(self, name, key):
+        return self._registry.delete_registered_model_tag(name, key)
+
+    def search_registered_models(self, filter_string=None, max_results=100, order_by=None, page_token=None):
+        return self._registry.search_registered_models(filter_string, max_results, order_by, page_token)
+
+    def create_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
+                             await_creation_for=300, model_id=None, **kwargs):
+        return self._registry.create_model_version(name, source, run_id, tags, run_link, description,
+                                                   await_creation_for, model_id, **kwargs)
+
+    def get_model_version(self, name, version):
+        return self._registry.get_model_version(name, version)
+
+    def update_model_version(self, name, version, description=None):
+        return self._registry.update_model_version(name, version, description)
+
+    def delete_model_version(self, name, version):
+        return self._registry.delete_model_version(name, version)
+
+    def get_model_version_download_uri(self, name, version):
+        return self._registry.get_model_version_download_uri(name, version)
+
+    def search_model_versions(self, filter_string=None, max_results=10_000, order_by=None, page_token=None):
+        return self._registry.search_model_versions(filter_string, max_results, order_by, page_token)
+
+    def set_model_version_tag(self, name, version=None, key=None, value=None, stage=None):
+        return self._registry.set_model_version_tag(name, version, key, value, stage)
+
+    def delete_model_version_tag(self, name, version, key):
+        return self._registry.delete_model_version_tag(name, version, key)
+
+    def set_registered_model_alias(self, name, alias, version):
+        return self._registry.set_registered_model_alias(name, alias, version)
+
+    def delete_registered_model_alias(self, name, alias):
+        return self._registry.delete_registered_model_alias(name, alias)
+
+    def get_model_version_by_alias(self, name, alias):
+        return self._registry.get_model_version_by_alias(name, alias)
+
+    def transition_model_version_stage(self, name, version, stage, archive_existing_versions=False):
+        """Deprecated in MLflow since 2.9.0 (FutureWarning, MLflow's text); still works."""
+        return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)
+
+    def get_latest_versions(self, name, stages=None):
+        """Deprecated in MLflow since 2.9.0 (FutureWarning, MLflow's text); still works."""
+        return self._registry.get_latest_versions(name, stages)
+
+    def get_registered_model_history(self, name):
+        """Every alias and stage move of ``name`` (who, when, which versions); MLflow keeps none."""
+        return self._registry.history(name)

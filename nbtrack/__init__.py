@@ -63,6 +63,8 @@ __all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "__version
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     if name == "__version__":
         globals()["__version__"] = value = _version()
         return value
@@ -73,8 +75,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value

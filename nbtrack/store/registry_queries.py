@@ -264,14 +264,18 @@ def compile_registry_filter(text: str | None, *, versions: bool) -> tuple[str, l
 
     while True:
         key_token = take()
+        tag = None
         if key_token.kind == "backquoted":
             key = _unquote(key_token.text)
         elif key_token.kind == "word":
             key = key_token.text
+        elif key_token.kind == "field" and key_token.text.lower().startswith(("tags.", "tag.")):
+            # The shared tokenizer reads `tags.<key>` (dots and backquotes included) as one field.
+            key, _, rest = key_token.text.partition(".")
+            tag = _unquote(rest) if rest.startswith("`") else rest
         else:
             raise fail(key_token, f"expected a key such as name or tags.<key>; got {key_token.text!r}")
-        tag = None
-        if key.lower() in ("tags", "tag") and i < len(tokens) and tokens[i].kind == "dot":
+        if tag is None and key.lower() in ("tags", "tag") and i < len(tokens) and tokens[i].kind == "dot":
             i += 1
             tag_token = take()
             tag = _unquote(tag_token.text) if tag_token.kind in ("backquoted", "string") else tag_token.text

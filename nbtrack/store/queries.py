@@ -358,18 +358,6 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
     yield "SELECT id FROM temp.selected_runs"
 
 
-def runs_by_pk_columns(store: Store, columns: Sequence[str], pks: Sequence[int]) -> list[tuple]:
-    """``columns`` (names from ``SELECTABLE``) of the given runs, in no particular order."""
-    unknown = set(columns) - SELECTABLE
-    if unknown:
-        raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
-    selected = ", ".join(f"runs.{name}" for name in columns)
-    rows: list[tuple] = []
-    for chunk in _chunked_rows(store, f"SELECT {selected} FROM runs WHERE runs.id IN ({{marks}})", list(pks)):
-        rows.extend(chunk)
-    return rows
-
-
 def _nan(value: float | None) -> float:
     """SQLite stores NaN as NULL; every metric value read goes back through here."""
     return math.nan if value is None else value

@@ -151,10 +151,8 @@ def _set_params(conn: sqlite3.Connection, c: cmd.SetParams) -> None:
                      [(c.run, k, v) for k, v in c.params.items()])
 
 
-def existing_params(conn: sqlite3.Connection, pk: int, keys: Sequence[str] | None = None) -> dict[str, str]:
-    """A run's stored params (only ``keys`` when given)."""
-    if keys is None:
-        return dict(conn.execute("SELECT key, value FROM params WHERE run = ?", (pk,)).fetchall())
+def existing_params(conn: sqlite3.Connection, pk: int, keys: Sequence[str]) -> dict[str, str]:
+    """A run's stored values of the params ``keys``."""
     found: dict[str, str] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -177,10 +175,6 @@ def param_conflict(existing: Mapping[str, str], params: Mapping[str, str]) -> st
 def _set_tags(conn: sqlite3.Connection, c: cmd.SetTags) -> None:
     conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
                      [(c.run, k, v) for k, v in c.tags.items()])
-
-
-def existing_tags(conn: sqlite3.Connection, pk: int) -> dict[str, str]:
-    return dict(conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,)).fetchall())
 
 
 @handles(cmd.DeleteTag)

@@ -84,11 +84,6 @@ class ActiveRun:
         """The run's integer row key in the store (``runs.id``), which commands name."""
         return self._pk
 
-    @property
-    def params(self) -> Mapping[str, str]:
-        """The params logged so far (including queued ones)."""
-        return dict(self._params)
-
     def to_run(self) -> Run:
         """The run as stored now (pending writes flushed first)."""
         # Through the process's current handle: after state.reset() this run's own handle is

@@ -248,3 +248,4 @@ class ForgetBlobs(WriteCommand):
 
 # Handlers register themselves on import; every command type above has one there.
 from . import writer  # noqa: E402,F401  (import for its @handles side effect)
+from . import transfer  # noqa: E402,F401  (ImportRun: moving runs between stores)

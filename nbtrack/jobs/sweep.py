@@ -1,0 +1,435 @@
+"""``nbtrack.sweep`` / ``nbtrack sweep``: many executions of one notebook, as one run with children.
+
+The sweep is a run (source ``sweep``) whose children are its executions. Every
+planned execution is created up front as a ``SCHEDULED`` child (grid and random;
+bayes proposes one at a time through Optuna), then runs wherever the executor puts
+it: in this process (one worker), a local process pool (``workers=N``), or any
+``concurrent.futures.Executor`` (Dask: ``client.get_executor(pure=False)``). Each
+execution records into a store of its own and sends its runs back; the driver
+merges them into the user's store (``store.transfer``), filling the placeholder.
+
+Ctrl-C stops the sweep: executions that were running end KILLED, finished ones
+are kept, the rest stay SCHEDULED ("not started"), and ``sweep(resume=ID)`` /
+``nbtrack sweep --resume ID`` runs what is left. An executor that dies loses only
+the executions it was running (KILLED, named in one line); resume runs them again.
+
+Example:
+    >>> result = sweep("notebooks/03-parameterized.ipynb", parameters={"alpha": [0.1, 1, 10]})  # doctest: +SKIP
+    >>> result.best().parameters  # doctest: +SKIP
+    {'alpha': 1}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..entities import RunError, RunStatus
+from ..errors import InvalidInput
+from ..store import commands
+from ..store.database import now_ms, process_identity
+from ..store.transfer import ImportRun, RunRecord, import_bundle
+from ..store.writer import new_run_command
+from .config import (
+    SweepConfig, example_values, grid_from_values, load_config, optuna_distribution, optuna_suggest,
+    parse_config, plan_trials,
+)
+from .execute import JOB_SOURCE, kernel_name_for, run_name_for
+from .parameters import check_parameters, notebook_parameters
+from .worker import TrialResult, TrialSpec, execute_trial
+
+SWEEP_SOURCE = "sweep"
+TRIAL_TAG = "nbtrack.sweep.trial"
+SWEEP_TAG = "nbtrack.sweep_id"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    run_id: str
+    trial: int
+    parameters: Mapping[str, Any]
+    status: str
+    value: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's executions as they ended (this call's and, on resume, earlier ones)."""
+
+    sweep_run_id: str
+    metric: str | None
+    maximize: bool
+    outcomes: tuple[TrialOutcome, ...] = ()
+    lost: int = 0
+
+    def best(self) -> TrialOutcome | None:
+        scored = [o for o in self.outcomes if o.status == "FINISHED" and o.value is not None
+                  and not math.isnan(o.value)]
+        if not scored:
+            return None
+        return (max if self.maximize else min)(scored, key=lambda o: o.value)
+
+    def __repr__(self) -> str:
+        best = self.best()
+        counts = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        tail = f"; best {self.metric}={best.value:.6g} ({best.run_id[:8]})" if best and self.metric else ""
+        return f"<SweepResult {self.sweep_run_id[:8]}: {shown}{tail}>"
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the sweep; the message says what was kept and how to resume."""
+
+
+def sweep(
+    notebook: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    experiment: str | None = None,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+    resume: str | None = None,
+) -> SweepResult:
+    """Run ``notebook`` once per trial of ``config`` (a W&B/trackio sweep dict or YAML file), or
+    of the grid ``parameters`` gives (``{"alpha": [0.1, 1, 10]}``); ``resume=SWEEP_RUN_ID``
+    runs what an interrupted sweep left.
+
+    Example:
+        >>> nbtrack.sweep("train.ipynb", "sweep.yaml", workers=2)  # doctest: +SKIP
+        <SweepResult 1c9e04aa: 16 FINISHED; best score=0.97 (5d1f3a20)>
+    """
+    from ..tracking import fluent
+
+    if workers < 1:
+        raise InvalidInput(f"workers must be at least 1; got {workers}")
+    if executor is not None and hasattr(executor, "get_executor"):  # a dask Client: never merge trials
+        executor = executor.get_executor(pure=False)
+    handle = fluent.store_handle()
+    if resume is not None:
+        driver = _Driver.resume(handle, resume)
+    else:
+        if notebook is None:
+            raise InvalidInput("sweep needs a notebook path (or resume=SWEEP_RUN_ID)")
+        driver = _Driver.start(handle, Path(notebook), _config(config, parameters),
+                               experiment or fluent.current_experiment_name(), kernel_name, timeout)
+    return driver.run(executor, workers, progress)
+
+
+def _config(config: Any, parameters: Mapping[str, Any] | None) -> SweepConfig:
+    if config is None:
+        if not parameters:
+            raise InvalidInput("a sweep needs --config sweep.yaml or -p NAME=a,b,c grids")
+        return grid_from_values(parameters)
+    parsed = load_config(config) if isinstance(config, (str, os.PathLike)) else parse_config(config)
+    if parameters:  # -p beside --config: fixed values or extra grid axes
+        raw = dict(parsed.raw)
+        raw["parameters"] = {**parsed.parameters, **grid_from_values(parameters).parameters}
+        parsed = parse_config(raw)
+    return parsed
+
+
+class _Driver:
+    def __init__(self, handle: Any, notebook: Path, config: SweepConfig, experiment: str,
+                 kernel_name: str | None, timeout: float | None, sweep_run_id: str) -> None:
+        self.handle, self.notebook, self.config = handle, notebook, config
+        self.experiment, self.kernel_name, self.timeout = experiment, kernel_name, timeout
+        self.sweep_run_id = sweep_run_id
+        self.notebook_text = notebook.read_text()
+        self.outcomes: list[TrialOutcome] = []
+        self.lost = 0
+        self.todo: list[tuple[int, dict[str, Any], str | None]] = []  # (trial, params, placeholder)
+        self.study: Any = None
+        self.asked = 0
+
+    # --- starting and resuming ------------------------------------------------------------
+
+    @classmethod
+    def start(cls, handle: Any, notebook: Path, config: SweepConfig, experiment: str,
+              kernel_name: str | None, timeout: float | None) -> _Driver:
+        from ..tracking import fluent
+        from .kernel import check_kernel
+
+        notebook = notebook.expanduser().absolute()
+        if not notebook.is_file():
+            raise InvalidInput(f"no notebook at {notebook}; pass the path of an .ipynb file")
+        declared = notebook_parameters(notebook)
+        for name, spec in config.parameters.items():
+            for value in example_values(spec):
+                check_parameters(notebook, {name: value}, declared)
+        check_kernel(kernel_name_for(notebook, kernel_name))
+        experiment_id = fluent.experiment_id_for(experiment, handle)
+        tags = {"mlflow.source.type": "JOB", "mlflow.source.name": str(notebook),
+                "nbtrack.job.notebook": str(notebook), "nbtrack.sweep.method": config.method,
+                "nbtrack.sweep.config": json.dumps(dict(config.raw) or {"method": config.method,
+                                                   "parameters": dict(config.parameters)}, default=repr)}
+        if config.metric:
+            tags.update({"nbtrack.sweep.metric": config.metric, "nbtrack.sweep.goal": config.goal})
+        created = handle.execute(new_run_command(
+            experiment_id, run_name=f"sweep {notebook.stem}", tags=tags, source=SWEEP_SOURCE,
+            notebook_path=str(notebook)))
+        driver = cls(handle, notebook, config, experiment, kernel_name, timeout, created.run_id)
+        if config.method == "bayes":
+            driver._start_study([])
+        else:
+            for index, params in enumerate(plan_trials(config)):
+                driver.todo.append((index, params, driver._placeholder(index, params)))
+        return driver
+
+    @classmethod
+    def resume(cls, handle: Any, sweep_run_id: str) -> _Driver:
+        from ..store import queries
+        from ..store.jobs import child_runs
+
+        store = handle.read()
+        run = queries.get_run(store, sweep_run_id)
+        tags = run.data.tags
+        if run.info.source != SWEEP_SOURCE or "nbtrack.sweep.config" not in tags:
+            raise InvalidInput(f"run {sweep_run_id} is not a sweep; pass the id `nbtrack sweep` printed")
+        config = parse_config(json.loads(tags["nbtrack.sweep.config"]))
+        experiment = queries.get_experiment(store, run.info.experiment_id).name
+        driver = cls(handle, Path(tags["nbtrack.job.notebook"]), config, experiment,
+                     tags.get("nbtrack.sweep.kernel"), None, sweep_run_id)
+        by_trial: dict[int, list[Any]] = {}
+        for child in child_runs(store, sweep_run_id):
+            if TRIAL_TAG in child.data.tags:
+                by_trial.setdefault(int(child.data.tags[TRIAL_TAG]), []).append(child)
+        finished = {RunStatus.FINISHED, RunStatus.FAILED}
+        for index, runs in by_trial.items():
+            for child in runs:
+                if child.info.status in finished:
+                    params = json.loads(child.data.tags.get("nbtrack.job.parameters", "{}"))
+                    value = child.data.metrics.get(config.metric) if config.metric else None
+                    driver.outcomes.append(TrialOutcome(child.info.run_id, index, params,
+                                                        child.info.status.value, value))
+        done = {o.trial for o in driver.outcomes}
+        host, pid = process_identity()
+        handle.execute(commands.ReopenRun(sweep_run_id, host, pid, now_ms()))
+        if config.method == "bayes":
+            driver._start_study(driver.outcomes)
+            driver.asked = max(by_trial, default=-1) + 1
+            return driver
+        for index, params in enumerate(plan_trials(config)):
+            if index in done:
+                continue
+            waiting = [c for c in by_trial.get(index, []) if c.info.status is RunStatus.SCHEDULED]
+            driver.todo.append((index, params, waiting[0].info.run_id if waiting else
+                                driver._placeholder(index, params)))
+        return driver
+
+    def _placeholder(self, index: int, params: Mapping[str, Any]) -> str:
+        """A SCHEDULED child for a planned execution; the worker's run fills it."""
+        host, pid = process_identity()
+        run_id = uuid.uuid4().hex
+        self.handle.execute(ImportRun(RunRecord(
+            run_id=run_id, experiment_name=self.experiment, run_name=run_name_for(self.notebook, params),
+            status=RunStatus.SCHEDULED.value, start_time=now_ms(), parent_run_id=self.sweep_run_id,
+            source=JOB_SOURCE, notebook_path=str(self.notebook), host=host, pid=pid,
+            params={k: v if isinstance(v, str) else str(v) for k, v in params.items()},
+            tags={TRIAL_TAG: str(index), SWEEP_TAG: self.sweep_run_id,
+                  "nbtrack.job.parameters": json.dumps(dict(params), default=repr)})))
+        return run_id
+
+    def _start_study(self, known: list[TrialOutcome]) -> None:
+        try:
+            import optuna
+        except ImportError:
+            raise InvalidInput("method bayes needs Optuna: pip install optuna "
+                               "(or use method random)") from None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        direction = "maximize" if self.config.maximize else "minimize"
+        self.study = optuna.create_study(direction=direction,
+                                         sampler=optuna.samplers.TPESampler(seed=self.config.seed))
+        self.optuna_trials: dict[str, Any] = {}
+        spaces = {n: optuna_distribution(s) for n, s in self.config.parameters.items() if "value" not in s}
+        for outcome in known:  # resuming: what finished already informs the next proposals
+            if outcome.status == "FINISHED" and outcome.value is not None and not math.isnan(outcome.value):
+                self.study.add_trial(optuna.trial.create_trial(
+                    params={k: outcome.parameters[k] for k in spaces}, distributions=spaces,
+                    value=outcome.value))
+
+    def _next_bayes(self) -> tuple[int, dict[str, Any], str] | None:
+        cap = self.config.run_cap or 0
+        if self.asked >= cap:
+            return None
+        trial = self.study.ask()
+        params = {n: optuna_suggest(trial, n, s) for n, s in self.config.parameters.items()}
+        index = self.asked
+        self.asked += 1
+        run_id = self._placeholder(index, params)
+        self.optuna_trials[run_id] = trial
+        return index, params, run_id
+
+    # --- running --------------------------------------------------------------------------
+
+    def run(self, executor: Executor | None, workers: int, show_progress: bool) -> SweepResult:
+        from .progress import SweepProgress
+
+        own = executor is None
+        if own:
+            executor = _InlineExecutor() if workers == 1 else _process_pool(workers)
+        total = (self.config.run_cap if self.config.method == "bayes" else len(self.todo) + len(self.outcomes))
+        bar = SweepProgress(total, self.config.metric, maximize=self.config.maximize,
+                            enabled=show_progress, initial=len(self.outcomes),
+                            best=_best_value(self.outcomes, self.config))
+        pending: dict[Future, tuple[int, dict[str, Any], str]] = {}
+        in_flight = workers if self.config.method == "bayes" else None
+        try:
+            self._fill(executor, pending, in_flight)
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, params, run_id = pending.pop(future)
+                    outcome = self._collect(future, index, params, run_id)
+                    bar.record(outcome.status, outcome.value)
+                self._fill(executor, pending, in_flight)
+        except KeyboardInterrupt:
+            bar.close()
+            raise self._interrupted(executor, pending, own) from None
+        bar.close()
+        if own:
+            executor.shutdown(wait=True)
+        return self._end()
+
+    def _fill(self, executor: Executor, pending: dict, in_flight: int | None) -> None:
+        if in_flight is None:
+            while self.todo:
+                index, params, run_id = self.todo.pop(0)
+                pending[executor.submit(execute_trial, self._spec(index, params, run_id))] = (index, params, run_id)
+            return
+        while len(pending) < in_flight and (nxt := self._next_bayes()) is not None:
+            index, params, run_id = nxt
+            pending[executor.submit(execute_trial, self._spec(index, params, run_id))] = nxt
+
+    def _spec(self, index: int, params: Mapping[str, Any], run_id: str) -> TrialSpec:
+        return TrialSpec(str(self.notebook), self.notebook_text, dict(params), run_id, self.sweep_run_id,
+                         self.experiment, {TRIAL_TAG: str(index), SWEEP_TAG: self.sweep_run_id},
+                         self.kernel_name, self.timeout)
+
+    def _collect(self, future: Future, index: int, params: dict[str, Any], run_id: str) -> TrialOutcome:
+        error = future.exception()
+        if isinstance(error, KeyboardInterrupt):
+            self._kill(run_id, "interrupted")
+            raise KeyboardInterrupt
+        if error is not None:
+            self.lost += 1
+            message = (f"the executor lost this execution ({type(error).__name__}: {error}); "
+                       f"`nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+            self._kill(run_id, message, type(error).__name__)
+            outcome = TrialOutcome(run_id, index, params, RunStatus.KILLED.value, None, message)
+        else:
+            result: TrialResult = future.result()
+            import_bundle(self.handle, result.bundle)
+            value = result.metrics.get(self.config.metric) if self.config.metric else None
+            outcome = TrialOutcome(run_id, index, params, result.status, value, result.error)
+        if self.study is not None and run_id in self.optuna_trials:
+            import optuna
+
+            trial = self.optuna_trials.pop(run_id)
+            if outcome.status == "FINISHED" and outcome.value is not None and not math.isnan(outcome.value):
+                self.study.tell(trial, outcome.value)
+            else:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def _kill(self, run_id: str, message: str, kind: str = "KeyboardInterrupt") -> None:
+        self.handle.execute(commands.EndRun(run_id, RunStatus.KILLED, now_ms(), RunError(kind, message, None)))
+
+    def _interrupted(self, executor: Executor, pending: dict, own: bool) -> SweepInterrupted:
+        killed = not_started = 0
+        for future, (index, params, run_id) in pending.items():
+            if future.cancel():
+                not_started += 1
+                continue
+            if future.done() and future.exception() is None:
+                self._collect(future, index, params, run_id)
+                continue
+            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+            killed += 1
+        not_started += len(self.todo)
+        if own:
+            _stop(executor)
+        self.handle.execute(commands.EndRun(self.sweep_run_id, RunStatus.KILLED, now_ms(), RunError(
+            "KeyboardInterrupt", "interrupted by Ctrl-C", None)))
+        kept = sum(1 for o in self.outcomes if o.status in ("FINISHED", "FAILED"))
+        return SweepInterrupted(
+            f"sweep {self.sweep_run_id} interrupted: {kept} finished execution(s) kept, {killed} killed, "
+            f"{not_started} not started; `nbtrack sweep --resume {self.sweep_run_id}` runs the rest")
+
+    def _end(self) -> SweepResult:
+        result = SweepResult(self.sweep_run_id, self.config.metric, self.config.maximize,
+                             tuple(self.outcomes), self.lost)
+        best = result.best()
+        from ..store.queries import run_pk
+
+        sweep_pk = run_pk(self.handle.read(), self.sweep_run_id)
+        if best is not None and self.config.metric:
+            self.handle.execute(commands.LogMetrics([(sweep_pk, self.config.metric, best.value, 0,
+                                                      now_ms() / 1000)]))
+            self.handle.execute(commands.SetTags(sweep_pk, {"nbtrack.sweep.best_run_id": best.run_id}))
+        error = None
+        if self.lost:
+            error = RunError("ExecutorLost", f"{self.lost} execution(s) lost when the executor failed; "
+                             f"`nbtrack sweep --resume {self.sweep_run_id}` runs them again", None)
+        status = RunStatus.FAILED if self.lost else RunStatus.FINISHED
+        self.handle.execute(commands.EndRun(self.sweep_run_id, status, now_ms(), error))
+        return result
+
+
+def _best_value(outcomes: list[TrialOutcome], config: SweepConfig) -> float | None:
+    best = None
+    for o in outcomes:
+        if o.status == "FINISHED" and config.better(o.value, best):
+            best = o.value
+    return best
+
+
+class _InlineExecutor(Executor):
+    """One worker: run each execution here, at submit time (same worker path, no pool)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # KeyboardInterrupt included: the driver decides
+            future.set_exception(exc)
+        return future
+
+
+def _process_pool(workers: int) -> Executor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: the driver has threads (the write queue), which fork would copy half-held.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+
+def _stop(executor: Executor) -> None:
+    """Stop an executor we made: cancel what waits, interrupt what runs, kill what stays."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())  # a ProcessPoolExecutor's
+    for process in processes:
+        try:
+            os.kill(process.pid, signal.SIGINT)  # run_notebook ends its kernel on the way out
+        except (OSError, TypeError):
+            pass
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()

@@ -49,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "Run": "nbtrack.entities",
     "NbtrackError": "nbtrack.errors",
     "InvalidInput": "nbtrack.errors",
+    "run_notebook": "nbtrack.jobs.execute",
+    "sweep": "nbtrack.jobs.sweep",
+    "reproduce": "nbtrack.jobs.reproduce",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]

@@ -34,7 +34,6 @@ from ..errors import InvalidInput
 from . import artifacts as blobs
 from .commands import ArtifactEntry, WriteCommand, handles
 from .database import Store
-from .queries import RUN_COLUMNS, RunAttributes, _inputs
 from .writer import insert_metrics
 
 
@@ -108,6 +107,9 @@ class ImportedRun(NamedTuple):
 
 def read_runs(store: Store, run_ids: Sequence[str] | None = None) -> list[RunRecord]:
     """The records of ``run_ids`` (every run when None), oldest first so parents precede children."""
+    # Imported here: queries imports commands, which imports this module for its handler.
+    from .queries import RUN_COLUMNS, RunAttributes, dataset_inputs
+
     if run_ids is None:
         pks = [r[0] for r in store.conn.execute("SELECT id FROM runs ORDER BY start_time, id")]
     else:
@@ -117,7 +119,7 @@ def read_runs(store: Store, run_ids: Sequence[str] | None = None) -> list[RunRec
             if row is None:
                 raise InvalidInput(f"no run {run_id!r} in {store.location.database} to transfer")
             pks.append(row[0])
-    inputs = _inputs(store, pks) if pks else {}
+    inputs = dataset_inputs(store, pks) if pks else {}
     records = []
     for pk in pks:
         row = RunAttributes._make(store.conn.execute(

@@ -152,6 +152,7 @@ class _Driver:
         self.notebook_text = notebook.read_text()
         self.outcomes: list[TrialOutcome] = []
         self.lost = 0
+        self.killed = 0
         self.todo: list[tuple[int, dict[str, Any], str | None]] = []  # (trial, params, placeholder)
         self.study: Any = None
         self.asked = 0
@@ -287,7 +288,11 @@ class _Driver:
                             enabled=show_progress, initial=len(self.outcomes),
                             best=_best_value(self.outcomes, self.config))
         pending: dict[Future, tuple[int, dict[str, Any], str]] = {}
-        in_flight = workers if self.config.method == "bayes" else None
+        # How many executions are submitted at once: one at a time in this process (so each
+        # is merged as it ends), all of a planned sweep to a pool (it queues them), and for
+        # bayes as many as there are workers (each proposal learns from those before it).
+        in_flight = 1 if isinstance(executor, _InlineExecutor) else (
+            workers if self.config.method == "bayes" else None)
         try:
             self._fill(executor, pending, in_flight)
             while pending:
@@ -306,14 +311,25 @@ class _Driver:
         return self._end()
 
     def _fill(self, executor: Executor, pending: dict, in_flight: int | None) -> None:
-        if in_flight is None:
-            while self.todo:
-                index, params, run_id = self.todo.pop(0)
-                pending[executor.submit(execute_trial, self._spec(index, params, run_id))] = (index, params, run_id)
-            return
-        while len(pending) < in_flight and (nxt := self._next_bayes()) is not None:
-            index, params, run_id = nxt
-            pending[executor.submit(execute_trial, self._spec(index, params, run_id))] = nxt
+        while in_flight is None or len(pending) < in_flight:
+            if self.study is not None:
+                trial = self._next_bayes()
+                if trial is None:
+                    return
+            elif self.todo:
+                trial = self.todo.pop(0)
+            else:
+                return
+            self._submit(executor, pending, trial)
+
+    def _submit(self, executor: Executor, pending: dict, trial: tuple[int, dict[str, Any], str]) -> None:
+        index, params, run_id = trial
+        try:
+            future = executor.submit(execute_trial, self._spec(index, params, run_id))
+        except KeyboardInterrupt:  # the one-worker executor runs it inside submit
+            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+            raise
+        pending[future] = trial
 
     def _spec(self, index: int, params: Mapping[str, Any], run_id: str) -> TrialSpec:
         return TrialSpec(str(self.notebook), self.notebook_text, dict(params), run_id, self.sweep_run_id,
@@ -322,8 +338,8 @@ class _Driver:
 
     def _collect(self, future: Future, index: int, params: dict[str, Any], run_id: str) -> TrialOutcome:
         error = future.exception()
-        if isinstance(error, KeyboardInterrupt):
-            self._kill(run_id, "interrupted")
+        if isinstance(error, KeyboardInterrupt):  # an executor that hands the interrupt back
+            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
             raise KeyboardInterrupt
         if error is not None:
             self.lost += 1
@@ -348,10 +364,11 @@ class _Driver:
         return outcome
 
     def _kill(self, run_id: str, message: str, kind: str = "KeyboardInterrupt") -> None:
+        self.killed += kind == "KeyboardInterrupt"
         self.handle.execute(commands.EndRun(run_id, RunStatus.KILLED, now_ms(), RunError(kind, message, None)))
 
     def _interrupted(self, executor: Executor, pending: dict, own: bool) -> SweepInterrupted:
-        killed = not_started = 0
+        not_started = 0
         for future, (index, params, run_id) in pending.items():
             if future.cancel():
                 not_started += 1
@@ -360,7 +377,6 @@ class _Driver:
                 self._collect(future, index, params, run_id)
                 continue
             self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
-            killed += 1
         not_started += len(self.todo)
         if own:
             _stop(executor)
@@ -368,7 +384,7 @@ class _Driver:
             "KeyboardInterrupt", "interrupted by Ctrl-C", None)))
         kept = sum(1 for o in self.outcomes if o.status in ("FINISHED", "FAILED"))
         return SweepInterrupted(
-            f"sweep {self.sweep_run_id} interrupted: {kept} finished execution(s) kept, {killed} killed, "
+            f"sweep {self.sweep_run_id} interrupted: {kept} finished execution(s) kept, {self.killed} killed, "
             f"{not_started} not started; `nbtrack sweep --resume {self.sweep_run_id}` runs the rest")
 
     def _end(self) -> SweepResult:
@@ -406,7 +422,7 @@ class _InlineExecutor(Executor):
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # KeyboardInterrupt included: the driver decides
+        except Exception as exc:  # Ctrl-C propagates: the driver stops at once
             future.set_exception(exc)
         return future
 

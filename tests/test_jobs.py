@@ -1,0 +1,211 @@
+"""Notebooks as jobs in real kernels: nbtrack run, sweeps on pools and Dask, Ctrl-C and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+import nbtrack
+from nbtrack.cli import main
+from nbtrack.entities import RunStatus
+from nbtrack.store import queries
+from nbtrack.store.jobs import child_runs
+from nbtrack.tracking.fluent import read_store
+
+pytestmark = pytest.mark.kernel
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "notebooks" / "03-parameterized.ipynb"
+
+
+def children(run_id: str) -> list:
+    return child_runs(read_store(), run_id)
+
+
+def slow_copy(tmp_path: Path, seconds: float) -> Path:
+    """The example notebook with a pause before its tracked cell (for Ctrl-C tests)."""
+    nb = nbformat.read(str(EXAMPLE), as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})"))
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+# --- nbtrack run --------------------------------------------------------------------------
+
+
+def test_run_notebook_is_one_parent_run_with_its_tracked_cells_as_children(tmp_path: Path) -> None:
+    output = tmp_path / "out.ipynb"
+    result = nbtrack.run_notebook(EXAMPLE, {"alpha": 0.1, "max_features": 1000}, output)
+    assert result.status is RunStatus.FINISHED and result.metrics["score"] == pytest.approx(0.76)
+    run = nbtrack.get_run(result.run_id)
+    assert run.info.source == "notebook-job" and run.info.end_time is not None
+    assert dict(run.data.params) == {"alpha": "0.1", "max_features": "1000", "fail": "False"}
+    assert json.loads(run.data.tags["nbtrack.job.parameters"]) == {"alpha": 0.1, "max_features": 1000}
+    assert run.data.metrics["score"] == pytest.approx(0.76)
+    (child,) = children(result.run_id)
+    assert child.info.run_name == "score" and child.info.status is RunStatus.FINISHED
+    assert child.info.notebook_path == str(EXAMPLE)
+    assert [m.value for m in queries.metric_history(read_store(), child.info.run_id, "loss")] == \
+        pytest.approx([0.909091, 0.454545, 0.30303])
+    executed = nbformat.read(str(output), as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "alpha = 0.1" in injected[0].source
+    assert executed.metadata.papermill.parameters == {"alpha": 0.1, "max_features": 1000}
+    (artifact,) = queries.artifact_entries(read_store(), result.run_id)
+    assert artifact.path == "executed/03-parameterized.ipynb"
+
+
+def test_a_failing_cell_ends_the_execution_failed_naming_the_cell_and_keeps_children() -> None:
+    result = nbtrack.run_notebook(EXAMPLE, {"fail": True})
+    assert result.status is RunStatus.FAILED
+    assert "cell 5" in result.error and "`if fail:`" in result.error and "RuntimeError" in result.error
+    run = nbtrack.get_run(result.run_id)
+    assert run.info.status is RunStatus.FAILED and run.info.error.type == "RuntimeError"
+    assert [c.info.status for c in children(result.run_id)] == [RunStatus.FINISHED]  # recorded before
+    assert queries.artifact_entries(read_store(), result.run_id)  # the executed notebook, error cell included
+
+
+def test_run_command_and_its_one_line_refusals(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(main, ["run", str(EXAMPLE), "-p", "alpha=0.2"])
+    assert ok.exit_code == 0 and "FINISHED" in ok.output and "score=0.855257" in ok.output
+    for args, message in [
+        (["-p", "alpah=1"], "no parameter 'alpah'"),
+        (["-p", "alpha=abc"], "does not parse as a number"),
+        (["--kernel", "no-such-kernel"], "no Jupyter kernel named 'no-such-kernel'"),
+    ]:
+        bad = runner.invoke(main, ["run", str(EXAMPLE), *args])
+        assert bad.exit_code == 1 and message in bad.output and "Traceback" not in bad.output
+    no_cell = runner.invoke(main, ["run", str(REPO / "notebooks" / "01-track-cells.ipynb"), "-p", "a=1"])
+    assert no_cell.exit_code == 1 and "no cell tagged 'parameters'" in no_cell.output
+    failed = runner.invoke(main, ["run", str(EXAMPLE), "-p", "fail=True"])
+    assert failed.exit_code == 1 and "FAILED" in failed.output
+    # refused before anything was recorded: two runs (ok, failed), each with its child
+    assert len([r for r in nbtrack.search_runs(output_format="list") if r.info.source == "notebook-job"]) == 2
+
+
+# --- sweeps -------------------------------------------------------------------------------
+
+
+def _sweep_children(sweep_run_id: str) -> list:
+    return [c for c in children(sweep_run_id)]
+
+
+def test_inline_grid_sweep_in_one_worker_merges_every_execution() -> None:
+    result = nbtrack.sweep(EXAMPLE, {"method": "grid", "metric": {"name": "score", "goal": "maximize"},
+                                     "parameters": {"alpha": {"values": [0.1, 1]}}}, progress=False)
+    assert [o.status for o in result.outcomes] == ["FINISHED", "FINISHED"]
+    assert result.best().parameters == {"alpha": 1} and result.best().value == pytest.approx(1.03)
+    sweep_run = nbtrack.get_run(result.sweep_run_id)
+    assert sweep_run.info.status is RunStatus.FINISHED and sweep_run.data.metrics["score"] == pytest.approx(1.03)
+    executions = _sweep_children(result.sweep_run_id)
+    assert sorted(e.data.params["alpha"] for e in executions) == ["0.1", "1"]
+    for execution in executions:
+        assert execution.info.status is RunStatus.FINISHED
+        (cell_run,) = children(execution.info.run_id)  # the %%track cell, merged with its parent
+        assert cell_run.data.metrics["score"] == execution.data.metrics["score"]
+        assert queries.artifact_entries(read_store(), execution.info.run_id)  # blobs came along
+
+
+@pytest.mark.slow
+def test_sweep_on_a_process_pool_with_cli_grid() -> None:
+    out = CliRunner().invoke(main, ["sweep", str(EXAMPLE), "-p", "alpha=0.1,1,10", "-p", "max_features=1000,3000",
+                                    "--workers", "2", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    sweep_id = out.output.split()[1].rstrip(":")
+    executions = _sweep_children(sweep_id)
+    assert len(executions) == 6 and {e.info.status for e in executions} == {RunStatus.FINISHED}
+    assert {(e.data.params["alpha"], e.data.params["max_features"]) for e in executions} == \
+        {(a, m) for a in ("0.1", "1", "10") for m in ("1000", "3000")}
+    assert all(len(children(e.info.run_id)) == 1 for e in executions)
+
+
+@pytest.mark.slow
+def test_sweep_on_a_dask_local_cluster_runs_identical_trials_twice() -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        # Two identical trials: with Dask's default pure=True they would be merged into one.
+        result = nbtrack.sweep(EXAMPLE, {"method": "grid", "parameters": {"alpha": {"values": [2, 2]}}},
+                               executor=client, progress=False)
+    executions = _sweep_children(result.sweep_run_id)
+    assert len(executions) == 2 and len({e.info.run_id for e in executions}) == 2
+    assert {e.info.status for e in executions} == {RunStatus.FINISHED}
+    assert all(len(children(e.info.run_id)) == 1 for e in executions)
+
+
+class DyingExecutor(Executor):
+    """Runs the first execution, then fails every later one as a dead process pool would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: Future = Future()
+        self.calls += 1
+        if self.calls == 1:
+            future.set_result(fn(*args, **kwargs))
+        else:
+            future.set_exception(BrokenProcessPool("a worker process died abruptly"))
+        return future
+
+
+def test_an_executor_that_dies_keeps_finished_executions_and_resume_runs_the_rest() -> None:
+    result = nbtrack.sweep(EXAMPLE, parameters={"alpha": [0.1, 1, 10]}, executor=DyingExecutor(), progress=False)
+    assert result.lost == 2 and sorted(o.status for o in result.outcomes) == ["FINISHED", "KILLED", "KILLED"]
+    killed = [o for o in result.outcomes if o.status == "KILLED"][0]
+    assert "BrokenProcessPool" in killed.error and f"--resume {result.sweep_run_id}" in killed.error
+    assert nbtrack.get_run(result.sweep_run_id).info.status is RunStatus.FAILED
+    resumed = nbtrack.sweep(resume=result.sweep_run_id, progress=False)
+    finished = {o.parameters["alpha"] for o in resumed.outcomes if o.status == "FINISHED"}
+    assert finished == {0.1, 1, 10} and resumed.lost == 0
+    assert nbtrack.get_run(result.sweep_run_id).info.status is RunStatus.FINISHED
+
+
+@pytest.mark.slow
+def test_ctrl_c_kills_running_keeps_finished_and_resume_runs_the_rest(tmp_path: Path, nbtrack_home: Path) -> None:
+    notebook = slow_copy(tmp_path, 2)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NBTRACK_HOME": str(nbtrack_home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nbtrack", "sweep", str(notebook), "-p", "alpha=0.1,1,10,100", "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # a test runner started in the background ignores SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            runs = nbtrack.search_runs(output_format="list")
+        except Exception:
+            continue
+        if any(r.info.source == "notebook-job" and r.info.status is RunStatus.FINISHED for r in runs):
+            break
+    time.sleep(1.5)  # the second execution is under way
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err
+    from nbtrack import state
+
+    state.reset()
+    sweep_run = [r for r in nbtrack.search_runs(output_format="list") if r.info.source == "sweep"][0]
+    assert sweep_run.info.status is RunStatus.KILLED
+    statuses = sorted(c.info.status.value for c in children(sweep_run.info.run_id))
+    assert statuses.count("FINISHED") >= 1 and "KILLED" in statuses and "SCHEDULED" in statuses, statuses
+    out = CliRunner().invoke(main, ["sweep", "--resume", sweep_run.info.run_id, "--no-progress"])
+    assert out.exit_code == 0, out.output
+    done = [c for c in children(sweep_run.info.run_id) if c.info.status is RunStatus.FINISHED]
+    assert sorted(c.data.params["alpha"] for c in done) == ["0.1", "1", "10", "100"]
+    assert nbtrack.get_run(sweep_run.info.run_id).info.status is RunStatus.FINISHED

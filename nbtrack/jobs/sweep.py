@@ -291,8 +291,9 @@ class _Driver:
         # How many executions are submitted at once: one at a time in this process (so each
         # is merged as it ends), all of a planned sweep to a pool (it queues them), and for
         # bayes as many as there are workers (each proposal learns from those before it).
+        # Our own pool gets no more than it runs, so what Ctrl-C finds waiting was not started.
         in_flight = 1 if isinstance(executor, _InlineExecutor) else (
-            workers if self.config.method == "bayes" else None)
+            workers if own or self.config.method == "bayes" else None)
         try:
             self._fill(executor, pending, in_flight)
             while pending:
@@ -433,7 +434,10 @@ def _process_pool(workers: int) -> Executor:
 
     # forkserver: the driver has threads (the write queue), which fork would copy half-held.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # import the execution path once; each worker forks from it
+        context.set_forkserver_preload(["nbtrack.jobs.worker", "nbtrack.jobs.execute", "papermill"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _stop(executor: Executor) -> None:

@@ -209,3 +209,53 @@ def test_ctrl_c_kills_running_keeps_finished_and_resume_runs_the_rest(tmp_path: 
     done = [c for c in children(sweep_run.info.run_id) if c.info.status is RunStatus.FINISHED]
     assert sorted(c.data.params["alpha"] for c in done) == ["0.1", "1", "10", "100"]
     assert nbtrack.get_run(sweep_run.info.run_id).info.status is RunStatus.FINISHED
+
+
+# --- reproduce ----------------------------------------------------------------------------
+
+
+def _data_notebook(tmp_path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("scale = 1.0", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("%load_ext nbtrack\nimport numpy as np\nimport nbtrack\nxs = np.loadtxt('data.txt')"),
+        nbformat.v4.new_code_cell("%%track mean -q\nm = float(xs.mean()) * scale\nnbtrack.log_metric('mean', m)"),
+    ]
+    path = tmp_path / "data.ipynb"
+    nbformat.write(nb, str(path))
+    (tmp_path / "data.txt").write_text("1\n2\n3\n")
+    return path
+
+
+def test_reproduce_a_cell_run_rebuilds_its_state_compares_and_records(tmp_path: Path) -> None:
+    notebook = _data_notebook(tmp_path)
+    execution = nbtrack.run_notebook(notebook, {"scale": 2.0})
+    (cell_run,) = children(execution.run_id)
+    assert cell_run.data.metrics["mean"] == 4.0 and cell_run.inputs.dataset_inputs[0].name == "xs"
+
+    result = nbtrack.reproduce(cell_run.info.run_id)
+    assert result.verdict == "exact" and [m.verdict for m in result.metrics] == ["exact"]
+    assert "mean" in result.table() and "exact" in result.table()
+    new = nbtrack.get_run(result.run_id)
+    assert new.data.tags["nbtrack.reproduces"] == cell_run.info.run_id
+    assert new.data.tags["nbtrack.reproduce.verdict"] == "exact" and new.data.metrics["mean"] == 4.0
+    assert new.info.parent_run_id is None  # replayed cells before it added nothing to the store
+    assert len(nbtrack.search_runs(output_format="list")) == 3
+
+    (tmp_path / "data.txt").write_text("1\n2\n30\n")
+    with pytest.raises(nbtrack.InvalidInput, match="input 'xs' changed.*--force"):
+        nbtrack.reproduce(cell_run.info.run_id)
+    forced = nbtrack.reproduce(cell_run.info.run_id, force=True)
+    assert forced.verdict == "not reproduced" and forced.inputs and forced.metrics[0].difference == 18.0
+
+
+def test_reproduce_an_execution_reruns_it_and_the_command_prints_the_table() -> None:
+    execution = nbtrack.run_notebook(EXAMPLE, {"alpha": 0.3})
+    out = CliRunner().invoke(main, ["reproduce", execution.run_id, "--tolerance", "1e-6"])
+    assert out.exit_code == 0, out.output
+    assert "metric" in out.output and "score" in out.output and "verdict: exact" in out.output
+    again = [r for r in nbtrack.search_runs(output_format="list")
+             if r.data.tags.get("nbtrack.reproduces") == execution.run_id]
+    assert len(again) == 1 and again[0].info.source == "notebook-job"
+    assert json.loads(again[0].data.tags["nbtrack.job.parameters"]) == {"alpha": 0.3}

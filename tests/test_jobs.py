@@ -259,3 +259,21 @@ def test_reproduce_an_execution_reruns_it_and_the_command_prints_the_table() -> 
              if r.data.tags.get("nbtrack.reproduces") == execution.run_id]
     assert len(again) == 1 and again[0].info.source == "notebook-job"
     assert json.loads(again[0].data.tags["nbtrack.job.parameters"]) == {"alpha": 0.3}
+
+
+@pytest.mark.slow
+def test_bayes_sweep_through_optuna_from_a_yaml_config(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    config = tmp_path / "sweep.yaml"
+    config.write_text("method: bayes\nrun_cap: 3\nmetric: {name: score, goal: maximize}\n"
+                      "parameters:\n  alpha: {distribution: log_uniform_values, min: 0.1, max: 10}\n"
+                      "  max_features: {values: [1000, 3000]}\n")
+    out = CliRunner().invoke(main, ["sweep", str(EXAMPLE), "--config", str(config), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    sweep_id = out.output.split()[1].rstrip(":")
+    executions = _sweep_children(sweep_id)
+    assert len(executions) == 3 and {e.info.status for e in executions} == {RunStatus.FINISHED}
+    best = max(e.data.metrics["score"] for e in executions)
+    sweep_run = nbtrack.get_run(sweep_id)
+    assert sweep_run.data.metrics["score"] == best and sweep_run.data.tags["nbtrack.sweep.method"] == "bayes"
+    assert out.output.splitlines()[3].split()[-1] == f"{best:g}"  # the table leads with the best

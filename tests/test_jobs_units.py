@@ -160,3 +160,35 @@ def test_an_import_fills_a_scheduled_placeholder(tmp_path: Path) -> None:
     assert run.data.tags["trial"] == "0" and run.data.params["alpha"] == "1"
     assert not target.execute(ImportRun(done)).written
     target.close()
+
+
+def test_compare_sweep_shows_its_executions_led_by_its_metric() -> None:
+    with nbtrack.start_run(run_name="sweep nb", source="sweep", tags={"nbtrack.sweep.metric": "score"}) as sweep:
+        pass
+    for alpha, score in [(1, 0.5), (2, 0.9)]:
+        with nbtrack.start_run(run_name=f"nb alpha={alpha}", parent_run_id=sweep.run_id):
+            nbtrack.log_metric("score", score)
+    with nbtrack.start_run(run_name="unrelated"):
+        nbtrack.log_metric("score", 1.0)
+    view = nbtrack.compare(sweep=sweep.run_id, display=False, live=False)
+    assert sorted(view.df["run_name"]) == ["nb alpha=1", "nb alpha=2"]
+    from nbtrack.jobs.sweep import sweep_view
+
+    assert sweep_view(sweep.run_id, "metrics.score > 0.6") == (
+        f"(metrics.score > 0.6) and attributes.parent_run_id = '{sweep.run_id}'", "score")
+    with pytest.raises(nbtrack.InvalidInput, match="not a sweep"):
+        sweep_view(view.df["run_id"].iloc[0])
+
+
+def test_bayes_without_a_metric_or_cap_is_refused_and_with_optuna_it_proposes() -> None:
+    optuna = pytest.importorskip("optuna")
+    from nbtrack.jobs.config import optuna_distribution, optuna_suggest
+
+    config = parse_config({"method": "bayes", "run_cap": 3, "metric": {"name": "score", "goal": "maximize"},
+                           "parameters": {"alpha": {"distribution": "log_uniform_values", "min": 0.01, "max": 10},
+                                          "n": {"values": [1, 2]}, "fixed": {"value": 3}}})
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    values = {n: optuna_suggest(trial, n, s) for n, s in config.parameters.items()}
+    assert 0.01 <= values["alpha"] <= 10 and values["n"] in (1, 2) and values["fixed"] == 3
+    assert optuna_distribution(config.parameters["alpha"]).log

@@ -130,6 +130,27 @@ def sweep(
     return driver.run(executor, workers, progress)
 
 
+def sweep_view(sweep_run_id: str, filter: str | None = None,
+               metric: str | None = None) -> tuple[str, str | None]:
+    """The filter that selects a sweep's executions (and ``filter``), and the metric to lead with.
+
+    Example:
+        >>> sweep_view("1c9e04aa")  # doctest: +SKIP
+        ("attributes.parent_run_id = '1c9e04aa'", 'score')
+    """
+    from ..tracking.search import get_run
+
+    if "'" in sweep_run_id:
+        raise InvalidInput(f"{sweep_run_id!r} is not a run id")
+    run = get_run(sweep_run_id)
+    if run.info.source != SWEEP_SOURCE:
+        raise InvalidInput(f"run {sweep_run_id} is not a sweep; pass the id `nbtrack sweep` printed")
+    selection = f"attributes.parent_run_id = '{sweep_run_id}'"
+    if filter:
+        selection = f"({filter}) and {selection}"
+    return selection, metric or run.data.tags.get("nbtrack.sweep.metric")
+
+
 def _config(config: Any, parameters: Mapping[str, Any] | None) -> SweepConfig:
     if config is None:
         if not parameters:

@@ -27,7 +27,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..entities import DatasetInput, RunStatus
 from ..errors import InvalidInput
@@ -35,6 +35,9 @@ from . import artifacts as blobs
 from .commands import ArtifactEntry, WriteCommand, handles
 from .database import Store
 from .writer import insert_metrics
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .handle import StoreHandle
 
 
 class MetricPointRecord(NamedTuple):
@@ -146,7 +149,7 @@ def read_runs(store: Store, run_ids: Sequence[str] | None = None) -> list[RunRec
     return records
 
 
-def export_bundle(handle, run_ids: Sequence[str] | None = None) -> RunBundle:  # handle: StoreHandle
+def export_bundle(handle: StoreHandle, run_ids: Sequence[str] | None = None) -> RunBundle:
     """A bundle of ``run_ids`` (every run when None) from the store behind ``handle``, blobs included.
 
     An empty or missing store gives an empty bundle.
@@ -230,7 +233,8 @@ def _import_run(conn: sqlite3.Connection, c: ImportRun) -> ImportedRun:
     return ImportedRun(r.run_id, pk, True)
 
 
-def import_bundle(handle, bundle: RunBundle, *, tags: Mapping[str, str] | None = None) -> list[ImportedRun]:
+def import_bundle(handle: StoreHandle, bundle: RunBundle, *,
+                  tags: Mapping[str, str] | None = None) -> list[ImportedRun]:
     """Write every run of ``bundle`` into the store behind ``handle`` (a ``StoreHandle``).
 
     Blobs go first (checked against their digest), then one ``ImportRun`` per record, in

@@ -165,6 +165,8 @@ def run_notebook(
         raise exc
     except Exception as exc:
         status, error = _failure(exc, notebook)
+        if error.type in ("DeadKernelError", "RuntimeError", "TimeoutError") and km.log_tail():
+            error = RunError(error.type, error.message, "the kernel's log:\n" + km.log_tail())
         message = error.message
     finally:
         shutdown(km)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
-from traitlets import Dict
+from traitlets import Dict, Unicode
 
 from .parameters import ParameterError
 
@@ -32,10 +32,27 @@ class JobKernelManager(AsyncKernelManager):
     """An ``AsyncKernelManager`` that starts its kernel with ``job_env`` added."""
 
     job_env = Dict()
+    log_path = Unicode("")
 
     async def start_kernel(self, **kw):  # type: ignore[override]
         kw["env"] = {**os.environ, **(kw.get("env") or {}), **self.job_env}
+        if self.log_path:
+            # The kernel's own log (not cell output, which papermill keeps): a kernel torn down
+            # by Ctrl-C prints tracebacks the user need not see. ``log_tail`` reads it back.
+            log = open(self.log_path, "ab")  # noqa: SIM115
+            try:
+                kw.setdefault("stderr", log)
+                return await super().start_kernel(**kw)
+            finally:
+                log.close()  # the kernel holds its own copy of the descriptor
         return await super().start_kernel(**kw)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as log:
+                return "".join(log.readlines()[-lines:])
+        except OSError:
+            return ""
 
 
 def check_kernel(name: str) -> None:
@@ -59,6 +76,7 @@ def job_kernel_manager(kernel_name: str, env: Mapping[str, str], folder: str) ->
     km.ip = os.path.join(os.path.abspath(folder), "kernel")
     km.connection_file = os.path.join(os.path.abspath(folder), "kernel.json")
     km.job_env = dict(env)
+    km.log_path = os.path.join(os.path.abspath(folder), "kernel.log")
     return km
 
 

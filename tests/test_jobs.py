@@ -228,6 +228,7 @@ def _data_notebook(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_reproduce_a_cell_run_rebuilds_its_state_compares_and_records(tmp_path: Path) -> None:
     notebook = _data_notebook(tmp_path)
     execution = nbtrack.run_notebook(notebook, {"scale": 2.0})

@@ -103,9 +103,11 @@ def _sweep_children(sweep_run_id: str) -> list:
     return [c for c in children(sweep_run_id)]
 
 
-def test_inline_grid_sweep_in_one_worker_merges_every_execution() -> None:
+def test_inline_grid_sweep_in_one_worker_merges_every_execution(capsys: pytest.CaptureFixture) -> None:
     result = nbtrack.sweep(EXAMPLE, {"method": "grid", "metric": {"name": "score", "goal": "maximize"},
-                                     "parameters": {"alpha": {"values": [0.1, 1]}}}, progress=False)
+                                     "parameters": {"alpha": {"values": [0.1, 1]}}})
+    progress = capsys.readouterr().err  # tqdm's text bar: executions done and the best value so far
+    assert "2/2" in progress and "best score=1.03" in progress
     assert [o.status for o in result.outcomes] == ["FINISHED", "FINISHED"]
     assert result.best().parameters == {"alpha": 1} and result.best().value == pytest.approx(1.03)
     sweep_run = nbtrack.get_run(result.sweep_run_id)

@@ -192,3 +192,31 @@ def test_bayes_without_a_metric_or_cap_is_refused_and_with_optuna_it_proposes() 
     values = {n: optuna_suggest(trial, n, s) for n, s in config.parameters.items()}
     assert 0.01 <= values["alpha"] <= 10 and values["n"] in (1, 2) and values["fixed"] == 3
     assert optuna_distribution(config.parameters["alpha"]).log
+
+
+# --- reproduce: comparing ---------------------------------------------------------------------
+
+
+def test_metrics_compare_exactly_then_within_tolerance() -> None:
+    from nbtrack.jobs.reproduce import compare_metrics
+
+    rows = {r.metric: r for r in compare_metrics(
+        {"a": 1.0, "b": 1.0, "c": 1.0, "d": float("nan"), "gone": 2.0},
+        {"a": 1.0, "b": 1.0 + 1e-12, "c": 1.1, "d": float("nan"), "extra": 3.0}, 1e-9)}
+    assert {k: r.verdict for k, r in rows.items()} == {
+        "a": "exact", "b": "within tolerance", "c": "differs", "d": "exact", "gone": "missing", "extra": "new"}
+    assert rows["c"].difference == pytest.approx(0.1) and rows["gone"].reproduced is None
+
+
+def test_environment_differences_name_python_and_packages() -> None:
+    from nbtrack.jobs.reproduce import environment_differences
+    from nbtrack.tracking.fluent import read_store
+
+    with nbtrack.start_run(tags={"nbtrack.python_version": "3.0.1"}) as run:
+        nbtrack.log_text("numpy==0.0.1\nno-such-dist-nbtrack==1.0\npytest==" + pytest.__version__ + "\n",
+                         "environment/requirements.txt")
+    notes = environment_differences(nbtrack.get_run(run.run_id), read_store())
+    assert notes[0].startswith("Python 3.0.1 then, ")
+    assert any(n.startswith("numpy 0.0.1 then, ") for n in notes)
+    assert "no-such-dist-nbtrack 1.0 then, not installed now" in notes
+    assert not any(n.startswith("pytest") for n in notes)

@@ -9,13 +9,12 @@ import pytest
 
 import nbtrack
 from nbtrack.entities import RunStatus
+from nbtrack.jobs.config import ConfigError, grid_from_values, parse_config, plan_trials
+from nbtrack.jobs.parameters import ParameterError, check_parameters, parse_assignment
 from nbtrack.paths import resolve_location
 from nbtrack.store import queries
 from nbtrack.store.handle import StoreHandle
 from nbtrack.store.transfer import ImportRun, RunRecord, export_bundle, import_bundle
-
-from nbtrack.jobs.config import ConfigError, grid_from_values, parse_config, plan_trials
-from nbtrack.jobs.parameters import ParameterError, check_parameters, parse_assignment
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "notebooks" / "03-parameterized.ipynb"

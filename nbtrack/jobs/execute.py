@@ -153,16 +153,18 @@ def run_notebook(
     env = {"NBTRACK_HOME": location_uri(handle.location), "NBTRACK_PARENT_RUN_ID": created.run_id,
            "JPY_SESSION_NAME": str(notebook)}
     km = job_kernel_manager(kernel, env, os.path.join(scratch, "kernel"))
-    status, error, message = RunStatus.FINISHED, None, None
+    status: RunStatus = RunStatus.FINISHED
+    error: RunError | None = None
+    message: str | None = None
     try:
         _papermill(notebook, target, checked, kernel, km, timeout, start_timeout,
                    Path(cwd).absolute() if cwd else notebook.parent)
-    except KeyboardInterrupt as exc:
-        status, error = RunStatus.KILLED, RunError("KeyboardInterrupt", "interrupted", None)
-        message = "interrupted"
-        _finish(handle, created, status, error, target, notebook)
+    except KeyboardInterrupt:
+        shutdown(km)  # first, so the kernel flushes what its cells recorded
+        _finish(handle, created, RunStatus.KILLED,
+                RunError("KeyboardInterrupt", "interrupted by Ctrl-C", None), target, notebook)
         shutil.rmtree(scratch, ignore_errors=True)
-        raise exc
+        raise
     except Exception as exc:
         status, error = _failure(exc, notebook)
         if error.type in ("DeadKernelError", "RuntimeError", "TimeoutError") and km.log_tail():

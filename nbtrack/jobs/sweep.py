@@ -24,11 +24,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,57 +37,24 @@ from ..store.database import now_ms, process_identity
 from ..store.transfer import ImportRun, RunRecord, import_bundle
 from ..store.writer import new_run_command
 from .config import (
-    SweepConfig, example_values, grid_from_values, load_config, optuna_distribution, optuna_suggest,
-    parse_config, plan_trials,
+    SweepConfig,
+    example_values,
+    grid_from_values,
+    load_config,
+    optuna_distribution,
+    optuna_suggest,
+    parse_config,
+    plan_trials,
 )
 from .execute import JOB_SOURCE, kernel_name_for, run_name_for
+from .executors import InlineExecutor, process_pool, stop_executor
+from .outcomes import SweepInterrupted, SweepResult, TrialOutcome
 from .parameters import check_parameters, notebook_parameters
 from .worker import TrialResult, TrialSpec, execute_trial
 
 SWEEP_SOURCE = "sweep"
 TRIAL_TAG = "nbtrack.sweep.trial"
 SWEEP_TAG = "nbtrack.sweep_id"
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    run_id: str
-    trial: int
-    parameters: Mapping[str, Any]
-    status: str
-    value: float | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """A sweep's executions as they ended (this call's and, on resume, earlier ones)."""
-
-    sweep_run_id: str
-    metric: str | None
-    maximize: bool
-    outcomes: tuple[TrialOutcome, ...] = ()
-    lost: int = 0
-
-    def best(self) -> TrialOutcome | None:
-        scored = [o for o in self.outcomes if o.status == "FINISHED" and o.value is not None
-                  and not math.isnan(o.value)]
-        if not scored:
-            return None
-        return (max if self.maximize else min)(scored, key=lambda o: o.value)
-
-    def __repr__(self) -> str:
-        best = self.best()
-        counts = {}
-        for o in self.outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        tail = f"; best {self.metric}={best.value:.6g} ({best.run_id[:8]})" if best and self.metric else ""
-        return f"<SweepResult {self.sweep_run_id[:8]}: {shown}{tail}>"
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped the sweep; the message says what was kept and how to resume."""
 
 
 def sweep(
@@ -303,7 +268,7 @@ class _Driver:
 
         own = executor is None
         if own:
-            executor = _InlineExecutor() if workers == 1 else _process_pool(workers)
+            executor = InlineExecutor() if workers == 1 else process_pool(workers)
         total = (self.config.run_cap if self.config.method == "bayes" else len(self.todo) + len(self.outcomes))
         bar = SweepProgress(total, self.config.metric, maximize=self.config.maximize,
                             enabled=show_progress, initial=len(self.outcomes),
@@ -313,7 +278,7 @@ class _Driver:
         # is merged as it ends), all of a planned sweep to a pool (it queues them), and for
         # bayes as many as there are workers (each proposal learns from those before it).
         # Our own pool gets no more than it runs, so what Ctrl-C finds waiting was not started.
-        in_flight = 1 if isinstance(executor, _InlineExecutor) else (
+        in_flight = 1 if isinstance(executor, InlineExecutor) else (
             workers if own or self.config.method == "bayes" else None)
         try:
             self._fill(executor, pending, in_flight)
@@ -401,7 +366,7 @@ class _Driver:
             self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
         not_started += len(self.todo)
         if own:
-            _stop(executor)
+            stop_executor(executor)
         self.handle.execute(commands.EndRun(self.sweep_run_id, RunStatus.KILLED, now_ms(), RunError(
             "KeyboardInterrupt", "interrupted by Ctrl-C", None)))
         kept = sum(1 for o in self.outcomes if o.status in ("FINISHED", "FAILED"))
@@ -435,42 +400,3 @@ def _best_value(outcomes: list[TrialOutcome], config: SweepConfig) -> float | No
         if o.status == "FINISHED" and config.better(o.value, best):
             best = o.value
     return best
-
-
-class _InlineExecutor(Executor):
-    """One worker: run each execution here, at submit time (same worker path, no pool)."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # Ctrl-C propagates: the driver stops at once
-            future.set_exception(exc)
-        return future
-
-
-def _process_pool(workers: int) -> Executor:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # forkserver: the driver has threads (the write queue), which fork would copy half-held.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":  # import the execution path once; each worker forks from it
-        context.set_forkserver_preload(["nbtrack.jobs.worker", "nbtrack.jobs.execute", "papermill"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-def _stop(executor: Executor) -> None:
-    """Stop an executor we made: cancel what waits, interrupt what runs, kill what stays."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())  # a ProcessPoolExecutor's
-    for process in processes:
-        try:
-            os.kill(process.pid, signal.SIGINT)  # run_notebook ends its kernel on the way out
-        except (OSError, TypeError):
-            pass
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.join(timeout=10)
-        if process.is_alive():
-            process.terminate()

@@ -7,9 +7,9 @@ Example:
 
 from __future__ import annotations
 
+from ..entities import Run
 from .database import Store
 from .queries import runs_by_pk
-from ..entities import Run
 
 
 def child_runs(store: Store, parent_run_id: str) -> list[Run]:

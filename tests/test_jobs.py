@@ -280,3 +280,35 @@ def test_bayes_sweep_through_optuna_from_a_yaml_config(tmp_path: Path) -> None:
     sweep_run = nbtrack.get_run(sweep_id)
     assert sweep_run.data.metrics["score"] == best and sweep_run.data.tags["nbtrack.sweep.method"] == "bayes"
     assert out.output.splitlines()[3].split()[-1] == f"{best:g}"  # the table leads with the best
+
+
+@pytest.mark.slow
+def test_a_pool_whose_worker_is_killed_mid_sweep_keeps_what_finished(tmp_path: Path) -> None:
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    nb = nbformat.read(str(EXAMPLE), as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell(
+        "import time\nopen(f'started-{alpha}', 'w').close()\ntime.sleep(3)"))
+    notebook = tmp_path / "marked.ipynb"
+    nbformat.write(nb, str(notebook))
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+
+    def kill_when_the_second_starts() -> None:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "started-1").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for process in list(pool._processes.values()):  # what an OOM killer does to a worker
+            os.kill(process.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_the_second_starts)
+    killer.start()
+    result = nbtrack.sweep(notebook, parameters={"alpha": [0.1, 1, 10]}, executor=pool, progress=False)
+    killer.join()
+    pool.shutdown()
+    by_alpha = {o.parameters["alpha"]: o for o in result.outcomes}
+    assert by_alpha[0.1].status == "FINISHED" and by_alpha[1].status == "KILLED" and result.lost == 2
+    assert "BrokenProcessPool" in by_alpha[1].error
+    finished = [c for c in _sweep_children(result.sweep_run_id) if c.info.status is RunStatus.FINISHED]
+    assert len(finished) == 1 and len(children(finished[0].info.run_id)) == 1  # kept whole

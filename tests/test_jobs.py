@@ -312,3 +312,16 @@ def test_a_pool_whose_worker_is_killed_mid_sweep_keeps_what_finished(tmp_path: P
     assert "BrokenProcessPool" in by_alpha[1].error
     finished = [c for c in _sweep_children(result.sweep_run_id) if c.info.status is RunStatus.FINISHED]
     assert len(finished) == 1 and len(children(finished[0].info.run_id)) == 1  # kept whole
+
+
+@pytest.mark.slow
+def test_a_bayes_sweep_resumes_with_what_finished_told_to_the_study() -> None:
+    pytest.importorskip("optuna")
+    config = {"method": "bayes", "run_cap": 3, "metric": {"name": "score", "goal": "maximize"},
+              "parameters": {"alpha": {"distribution": "log_uniform_values", "min": 0.1, "max": 10}}}
+    first = nbtrack.sweep(EXAMPLE, config, executor=DyingExecutor(), progress=False)
+    assert sorted(o.status for o in first.outcomes) == ["FINISHED", "KILLED", "KILLED"]
+    resumed = nbtrack.sweep(resume=first.sweep_run_id, progress=False)
+    finished = [o for o in resumed.outcomes if o.status == "FINISHED"]
+    assert len(finished) == 3 and len({o.run_id for o in finished}) == 3
+    assert nbtrack.get_run(first.sweep_run_id).data.metrics["score"] == max(o.value for o in finished)

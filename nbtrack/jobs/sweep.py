@@ -141,7 +141,9 @@ class _Driver:
         self.killed = 0
         self.todo: list[tuple[int, dict[str, Any], str | None]] = []  # (trial, params, placeholder)
         self.study: Any = None
-        self.asked = 0
+        self.asked = 0  # bayes: proposals made by this driver
+        self.next_index = 0  # bayes: the trial number the next proposal gets
+        self.spent_before = 0  # bayes: executions that ended before this driver (resume)
 
     # --- starting and resuming ------------------------------------------------------------
 
@@ -207,8 +209,16 @@ class _Driver:
         host, pid = process_identity()
         handle.execute(commands.ReopenRun(sweep_run_id, host, pid, now_ms()))
         if config.method == "bayes":
-            driver._start_study(driver.outcomes)
-            driver.asked = max(by_trial, default=-1) + 1
+            driver.next_index = max(by_trial, default=-1) + 1
+            # A resumed study starts from another seed, so it does not propose the first run's
+            # random start-up trials again.
+            driver._start_study(driver.outcomes, seed_offset=driver.next_index)
+            driver.spent_before = len(driver.outcomes)
+            # Proposals made but not run keep their run and are asked of the study first.
+            for index, runs in sorted(by_trial.items()):
+                if index not in done and runs[-1].info.status is RunStatus.SCHEDULED:
+                    params = json.loads(runs[-1].data.tags.get("nbtrack.job.parameters", "{}"))
+                    driver.todo.append((index, params, runs[-1].info.run_id))
             return driver
         for index, params in enumerate(plan_trials(config)):
             if index in done:
@@ -231,7 +241,7 @@ class _Driver:
                   "nbtrack.job.parameters": json.dumps(dict(params), default=repr)})))
         return run_id
 
-    def _start_study(self, known: list[TrialOutcome]) -> None:
+    def _start_study(self, known: list[TrialOutcome], seed_offset: int = 0) -> None:
         try:
             import optuna
         except ImportError:
@@ -240,7 +250,7 @@ class _Driver:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         direction = "maximize" if self.config.maximize else "minimize"
         self.study = optuna.create_study(direction=direction,
-                                         sampler=optuna.samplers.TPESampler(seed=self.config.seed))
+                                         sampler=optuna.samplers.TPESampler(seed=self.config.seed + seed_offset))
         self.optuna_trials: dict[str, Any] = {}
         spaces = {n: optuna_distribution(s) for n, s in self.config.parameters.items() if "value" not in s}
         for outcome in known:  # resuming: what finished already informs the next proposals
@@ -250,14 +260,22 @@ class _Driver:
                     value=outcome.value))
 
     def _next_bayes(self) -> tuple[int, dict[str, Any], str] | None:
-        cap = self.config.run_cap or 0
-        if self.asked >= cap:
+        # run_cap counts a sweep's runs: those that ended before a resume are spent.
+        if self.asked >= (self.config.run_cap or 0) - self.spent_before:
             return None
-        trial = self.study.ask()
-        params = {n: optuna_suggest(trial, n, s) for n, s in self.config.parameters.items()}
-        index = self.asked
         self.asked += 1
-        run_id = self._placeholder(index, params)
+        if self.todo:  # a proposal an interrupted sweep made: run it as proposed
+            index, params, run_id = self.todo.pop(0)
+            self.study.enqueue_trial({k: v for k, v in params.items()
+                                      if "value" not in self.config.parameters.get(k, {"value": None})})
+            trial = self.study.ask()
+            for name, spec in self.config.parameters.items():
+                optuna_suggest(trial, name, spec)
+        else:
+            trial = self.study.ask()
+            params = {n: optuna_suggest(trial, n, s) for n, s in self.config.parameters.items()}
+            index, self.next_index = self.next_index, self.next_index + 1
+            run_id = self._placeholder(index, params)
         self.optuna_trials[run_id] = trial
         return index, params, run_id
 

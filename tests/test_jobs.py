@@ -325,3 +325,10 @@ def test_a_bayes_sweep_resumes_with_what_finished_told_to_the_study() -> None:
     finished = [o for o in resumed.outcomes if o.status == "FINISHED"]
     assert len(finished) == 3 and len({o.run_id for o in finished}) == 3
     assert nbtrack.get_run(first.sweep_run_id).data.metrics["score"] == max(o.value for o in finished)
+
+
+def test_run_notebook_inside_a_run_is_its_child() -> None:
+    with nbtrack.start_run(run_name="pipeline") as pipeline:
+        result = nbtrack.run_notebook(EXAMPLE, {"alpha": 2})
+    assert nbtrack.get_run(result.run_id).info.parent_run_id == pipeline.run_id
+    assert [c.info.run_id for c in children(pipeline.run_id)] == [result.run_id]

@@ -219,3 +219,21 @@ def test_environment_differences_name_python_and_packages() -> None:
     assert any(n.startswith("numpy 0.0.1 then, ") for n in notes)
     assert "no-such-dist-nbtrack 1.0 then, not installed now" in notes
     assert not any(n.startswith("pytest") for n in notes)
+
+
+def test_job_kernels_talk_over_ipc_sockets_in_their_own_folder(tmp_path: Path) -> None:
+    from nbtrack.jobs.kernel import job_kernel_manager
+
+    km = job_kernel_manager("python3", {"NBTRACK_PARENT_RUN_ID": "x"}, str(tmp_path / "k"))
+    assert km.transport == "ipc" and km.ip.startswith(str(tmp_path / "k"))  # no TCP port to race for
+    assert km.job_env == {"NBTRACK_PARENT_RUN_ID": "x"}
+
+
+def test_import_nbtrack_and_its_cli_load_no_job_dependency() -> None:
+    from conftest import run_python
+
+    done = run_python("import sys, nbtrack, nbtrack.cli\n"
+                      "heavy = [m for m in ('papermill', 'tqdm', 'distributed', 'optuna', 'nbclient', "
+                      "'jupyter_client', 'yaml') if m in sys.modules]\n"
+                      "print(heavy)")
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

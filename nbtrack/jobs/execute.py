@@ -127,6 +127,8 @@ def run_notebook(
     check_kernel(kernel)
 
     handle = fluent.store_handle(location)
+    if parent_run_id is None and location is None and fluent.active_run() is not None:
+        parent_run_id = fluent.active_run().run_id  # run inside a run: the execution is its child
     experiment_id = fluent.experiment_id_for(experiment or fluent.current_experiment_name(), handle)
     effective = {name: p.default for name, p in (declared or {}).items()}
     effective.update({k: _text(v) for k, v in checked.items()})

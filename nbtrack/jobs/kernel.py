@@ -72,8 +72,11 @@ def check_kernel(name: str) -> None:
 def job_kernel_manager(kernel_name: str, env: Mapping[str, str], folder: str) -> JobKernelManager:
     """A kernel manager over ipc sockets in ``folder`` (absolute), with ``env`` for the kernel."""
     os.makedirs(folder, exist_ok=True)
-    km = JobKernelManager(kernel_name=kernel_name, transport="ipc")
-    km.ip = os.path.join(os.path.abspath(folder), "kernel")
+    if os.name == "nt":  # no ipc sockets on Windows: TCP, and the port race stays possible there
+        km = JobKernelManager(kernel_name=kernel_name)
+    else:
+        km = JobKernelManager(kernel_name=kernel_name, transport="ipc")
+        km.ip = os.path.join(os.path.abspath(folder), "kernel")
     km.connection_file = os.path.join(os.path.abspath(folder), "kernel.json")
     km.job_env = dict(env)
     km.log_path = os.path.join(os.path.abspath(folder), "kernel.log")

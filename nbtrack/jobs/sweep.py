@@ -168,6 +168,8 @@ class _Driver:
                                                    "parameters": dict(config.parameters)}, default=repr)}
         if config.metric:
             tags.update({"nbtrack.sweep.metric": config.metric, "nbtrack.sweep.goal": config.goal})
+        if kernel_name:
+            tags["nbtrack.sweep.kernel"] = kernel_name  # a resume uses the same kernel
         created = handle.execute(new_run_command(
             experiment_id, run_name=f"sweep {notebook.stem}", tags=tags, source=SWEEP_SOURCE,
             notebook_path=str(notebook)))

@@ -332,3 +332,19 @@ def test_run_notebook_inside_a_run_is_its_child() -> None:
         result = nbtrack.run_notebook(EXAMPLE, {"alpha": 2})
     assert nbtrack.get_run(result.run_id).info.parent_run_id == pipeline.run_id
     assert [c.info.run_id for c in children(pipeline.run_id)] == [result.run_id]
+
+
+@pytest.mark.slow
+def test_reproduce_a_run_recorded_in_a_lab_like_kernel(nbtrack_home: Path) -> None:
+    """notebooks/01: the cell run with -p C=0.5 reads arrays built by earlier cells."""
+    from kernel_support import run_notebook
+
+    run_notebook(REPO / "notebooks" / "01-track-cells.ipynb", nbtrack_home)
+    from nbtrack import state
+
+    state.reset()
+    logreg = next(r for r in nbtrack.search_runs(output_format="list") if r.info.run_name == "logreg")
+    result = nbtrack.reproduce(logreg.info.run_id)
+    assert result.verdict == "exact", result.table()
+    assert {m.metric for m in result.metrics} >= {"train_acc", "test_acc"}
+    assert nbtrack.get_run(result.run_id).data.params["C"] == "0.5"

@@ -348,3 +348,18 @@ def test_reproduce_a_run_recorded_in_a_lab_like_kernel(nbtrack_home: Path) -> No
     assert result.verdict == "exact", result.table()
     assert {m.metric for m in result.metrics} >= {"train_acc", "test_acc"}
     assert nbtrack.get_run(result.run_id).data.params["C"] == "0.5"
+
+
+@pytest.mark.slow
+def test_a_kernel_that_does_not_start_is_retried_once_then_named(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "jupyter" / "kernels" / "sleepy"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import time; time.sleep(30)"], "display_name": "sleepy",
+        "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    result = nbtrack.run_notebook(EXAMPLE, {"alpha": 1}, kernel_name="sleepy", start_timeout=1)
+    assert result.status is RunStatus.FAILED
+    assert "did not start within 1 s, twice" in result.error and "--start-timeout" in result.error
+    assert nbtrack.get_run(result.run_id).info.error.type == "KernelStartFailed"

@@ -46,9 +46,12 @@ def _assignments(texts: tuple[str, ...], *, grid: bool) -> dict[str, Any]:
 @click.option("--name", "run_name", default=None, help="Run name (default: notebook and parameters).")
 @click.option("--kernel", default=None, help="Kernel name (default: the notebook's kernelspec).")
 @click.option("--timeout", type=float, default=None, help="Seconds a cell may run (default: no limit).")
+@click.option("--start-timeout", type=int, default=60, show_default=True,
+              help="Seconds the kernel may take to start (a start that fails is retried once).")
 @_store
 def run_command(notebook: str, params: tuple[str, ...], output: str | None, experiment: str | None,
-                run_name: str | None, kernel: str | None, timeout: float | None, store_uri: str | None) -> None:
+                run_name: str | None, kernel: str | None, timeout: float | None, start_timeout: float,
+                store_uri: str | None) -> None:
     """Execute NOTEBOOK with parameters (papermill's convention) as one run.
 
     Each %%track cell in it records a child run. Exits 1 when a cell fails.
@@ -59,7 +62,8 @@ def run_command(notebook: str, params: tuple[str, ...], output: str | None, expe
 
     _use_store(store_uri)
     result = run_notebook(notebook, _assignments(params, grid=False), output, kernel_name=kernel,
-                          experiment=experiment, run_name=run_name, timeout=timeout)
+                          experiment=experiment, run_name=run_name, timeout=timeout,
+                          start_timeout=start_timeout)
     metrics = ", ".join(f"{k}={v:.6g}" for k, v in sorted(result.metrics.items()))
     click.echo(f"run {result.run_id} {result.status.value} in {result.duration_s:.1f} s"
                + (f"; metrics: {metrics}" if metrics else ""))
@@ -84,11 +88,14 @@ def run_command(notebook: str, params: tuple[str, ...], output: str | None, expe
 @click.option("-e", "--experiment", default=None, help="Experiment of the sweep (created if new).")
 @click.option("--kernel", default=None, help="Kernel name (default: the notebook's kernelspec).")
 @click.option("--timeout", type=float, default=None, help="Seconds a cell may run (default: no limit).")
+@click.option("--start-timeout", type=int, default=60, show_default=True,
+              help="Seconds a kernel may take to start (a start that fails is retried once).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @_store
 def sweep_command(notebook: str | None, config_path: str | None, params: tuple[str, ...], workers: int,
                   dask_address: str | None, resume: str | None, experiment: str | None,
-                  kernel: str | None, timeout: float | None, no_progress: bool, store_uri: str | None) -> None:
+                  kernel: str | None, timeout: float | None, start_timeout: float, no_progress: bool,
+                  store_uri: str | None) -> None:
     """Run NOTEBOOK once per trial of a sweep; the sweep is a run whose children are its executions.
 
     Ctrl-C stops it: running executions end KILLED, finished ones are kept;
@@ -109,7 +116,7 @@ def sweep_command(notebook: str | None, config_path: str | None, params: tuple[s
     try:
         result = sweep(notebook, config_path, parameters=_assignments(params, grid=True), workers=workers,
                        executor=executor, experiment=experiment, kernel_name=kernel, timeout=timeout,
-                       progress=not no_progress, resume=resume)
+                       start_timeout=start_timeout, progress=not no_progress, resume=resume)
     except SweepInterrupted as exc:
         click.echo(str(exc), err=True)
         sys.exit(130)

@@ -154,26 +154,40 @@ def run_notebook(
     target = Path(output).absolute() if output else Path(scratch) / f"{notebook.stem}.executed.ipynb"
     env = {"NBTRACK_HOME": location_uri(handle.location), "NBTRACK_PARENT_RUN_ID": created.run_id,
            "JPY_SESSION_NAME": str(notebook)}
-    km = job_kernel_manager(kernel, env, os.path.join(scratch, "kernel"))
+    kernels: list[Any] = []
     status: RunStatus = RunStatus.FINISHED
     error: RunError | None = None
     message: str | None = None
     try:
-        _papermill(notebook, target, checked, kernel, km, timeout, start_timeout,
-                   Path(cwd).absolute() if cwd else notebook.parent)
+        for attempt in (1, 2):
+            km = job_kernel_manager(kernel, env, os.path.join(scratch, f"kernel-{attempt}"))
+            kernels.append(km)
+            try:
+                _papermill(notebook, target, checked, kernel, km, timeout, start_timeout,
+                           Path(cwd).absolute() if cwd else notebook.parent)
+                break
+            except RuntimeError as exc:
+                # A kernel that does not start on a loaded machine (papermill#239) is retried
+                # once; it is not the notebook's failure.
+                if attempt == 2 or not _startup_failure(exc):
+                    raise
+                shutdown(km)
     except KeyboardInterrupt:
-        shutdown(km)  # first, so the kernel flushes what its cells recorded
+        for km in kernels:
+            shutdown(km)  # first, so the kernel flushes what its cells recorded
         _finish(handle, created, RunStatus.KILLED,
                 RunError("KeyboardInterrupt", "interrupted by Ctrl-C", None), target, notebook)
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     except Exception as exc:
-        status, error = _failure(exc, notebook)
-        if error.type in ("DeadKernelError", "RuntimeError", "TimeoutError") and km.log_tail():
-            error = RunError(error.type, error.message, "the kernel's log:\n" + km.log_tail())
+        status, error = _failure(exc, notebook, start_timeout)
+        log = kernels[-1].log_tail() if kernels else ""
+        if error.type in ("DeadKernelError", "KernelStartFailed") and log:
+            error = RunError(error.type, error.message, "the kernel's log:\n" + log)
         message = error.message
     finally:
-        shutdown(km)
+        for km in kernels:
+            shutdown(km)
     metrics = _finish(handle, created, status, error, target, notebook)
     shutil.rmtree(scratch, ignore_errors=True)
     end = now_ms()
@@ -194,14 +208,24 @@ def _papermill(notebook: Path, target: Path, parameters: Mapping[str, Any], kern
     target.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         str(notebook), str(target), parameters=dict(parameters), kernel_name=kernel, km=km,
-        progress_bar=False, request_save_on_cell_execute=False, start_timeout=start_timeout,
+        progress_bar=False, request_save_on_cell_execute=False, start_timeout=int(start_timeout),
         execution_timeout=timeout, cwd=str(cwd),
     )
 
 
-def _failure(exc: BaseException, notebook: Path) -> tuple[RunStatus, RunError]:
+def _startup_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return "didn't respond" in text or "died before replying to kernel_info" in text
+
+
+def _failure(exc: BaseException, notebook: Path, start_timeout: float = 60) -> tuple[RunStatus, RunError]:
     """The status and the error a failed execution keeps, naming the cell."""
     from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, RuntimeError) and _startup_failure(exc):
+        return RunStatus.FAILED, RunError("KernelStartFailed", (
+            f"the kernel did not start within {start_timeout:g} s, twice ({exc}): the machine may be "
+            "overloaded; pass --start-timeout SECONDS or run fewer --workers"), None)
 
     if isinstance(exc, PapermillExecutionError):
         first = next((line for line in (exc.source or "").splitlines() if line.strip()), "")

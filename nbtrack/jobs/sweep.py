@@ -67,6 +67,7 @@ def sweep(
     experiment: str | None = None,
     kernel_name: str | None = None,
     timeout: float | None = None,
+    start_timeout: float = 60,
     progress: bool = True,
     resume: str | None = None,
 ) -> SweepResult:
@@ -92,6 +93,7 @@ def sweep(
             raise InvalidInput("sweep needs a notebook path (or resume=SWEEP_RUN_ID)")
         driver = _Driver.start(handle, Path(notebook), _config(config, parameters),
                                experiment or fluent.current_experiment_name(), kernel_name, timeout)
+    driver.start_timeout = start_timeout
     return driver.run(executor, workers, progress)
 
 
@@ -143,6 +145,7 @@ class _Driver:
         self.study: Any = None
         self.asked = 0  # bayes: proposals made by this driver
         self.next_index = 0  # bayes: the trial number the next proposal gets
+        self.start_timeout: float = 60
         self.spent_before = 0  # bayes: executions that ended before this driver (resume)
 
     # --- starting and resuming ------------------------------------------------------------
@@ -341,7 +344,7 @@ class _Driver:
     def _spec(self, index: int, params: Mapping[str, Any], run_id: str) -> TrialSpec:
         return TrialSpec(str(self.notebook), self.notebook_text, dict(params), run_id, self.sweep_run_id,
                          self.experiment, {TRIAL_TAG: str(index), SWEEP_TAG: self.sweep_run_id},
-                         self.kernel_name, self.timeout)
+                         self.kernel_name, self.timeout, start_timeout=self.start_timeout)
 
     def _collect(self, future: Future, index: int, params: dict[str, Any], run_id: str) -> TrialOutcome:
         error = future.exception()

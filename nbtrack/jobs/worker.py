@@ -40,6 +40,7 @@ class TrialSpec:
     kernel_name: str | None = None
     timeout: float | None = None
     run_name: str | None = None
+    start_timeout: float = 60
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ def execute_trial(spec: TrialSpec) -> TrialResult:
     try:
         outcome = run_notebook(
             notebook, spec.parameters, kernel_name=spec.kernel_name, experiment=spec.experiment,
-            run_name=spec.run_name, tags=spec.tags, timeout=spec.timeout, cwd=cwd, location=location,
+            run_name=spec.run_name, tags=spec.tags, timeout=spec.timeout, start_timeout=spec.start_timeout,
+            cwd=cwd, location=location,
             run_id=spec.run_id, parent_run_id=spec.sweep_run_id)
         bundle = export_bundle(handle)
         return TrialResult(outcome.run_id, outcome.status.value, outcome.error, dict(outcome.metrics), bundle)

@@ -237,3 +237,14 @@ def test_import_nbtrack_and_its_cli_load_no_job_dependency() -> None:
                       "'jupyter_client', 'yaml') if m in sys.modules]\n"
                       "print(heavy)")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_curve_that_differs_before_its_last_point_is_named() -> None:
+    from nbtrack.jobs.reproduce import compare_metrics
+
+    same_end = {"loss": ([(0, 1.0), (1, 0.5)], [(0, 0.9), (1, 0.5)]),
+                "acc": ([(0, 0.1), (1, 0.2)], [(0, 0.1), (1, 0.2 + 1e-12)]),
+                "f1": ([(0, 0.1)], [(0, 0.1), (1, 0.1)])}
+    rows = {r.metric: r.verdict for r in compare_metrics(
+        {"loss": 0.5, "acc": 0.2, "f1": 0.1}, {"loss": 0.5, "acc": 0.2 + 1e-12, "f1": 0.1}, 1e-9, same_end)}
+    assert rows == {"loss": "history differs", "acc": "within tolerance", "f1": "history differs"}

@@ -57,7 +57,7 @@ class MetricComparison(NamedTuple):
     original: float | None
     reproduced: float | None
     difference: float | None
-    verdict: str  # exact | within tolerance | differs | missing | new
+    verdict: str  # exact | within tolerance | differs | history differs | missing | new
 
 
 @dataclass(frozen=True)
@@ -279,9 +279,14 @@ def environment_differences(original: Run, store: Any) -> tuple[str, ...]:
 # --- comparing and recording ------------------------------------------------------------------
 
 
-def compare_metrics(original: Mapping[str, float], reproduced: Mapping[str, float],
-                    tolerance: float) -> tuple[MetricComparison, ...]:
-    """Every metric of either run: exact, within ``tolerance`` (relative or absolute), or not."""
+def compare_metrics(original: Mapping[str, float], reproduced: Mapping[str, float], tolerance: float,
+                    histories: Mapping[str, tuple[list[tuple[int, float]], list[tuple[int, float]]]]
+                    | None = None) -> tuple[MetricComparison, ...]:
+    """Every metric of either run: exact, within ``tolerance`` (relative or absolute), or not.
+
+    With ``histories`` (key -> the two runs' ``(step, value)`` points), a metric is as good
+    as its worst point: a curve that differs before its last step is ``history differs``.
+    """
     rows = []
     for key in sorted(set(original) | set(reproduced)):
         a, b = original.get(key), reproduced.get(key)
@@ -290,14 +295,37 @@ def compare_metrics(original: Mapping[str, float], reproduced: Mapping[str, floa
             continue
         both_nan = math.isnan(a) and math.isnan(b)
         difference = None if both_nan else b - a
-        if both_nan or a == b:
-            verdict = "exact"
-        elif math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance):
-            verdict = "within tolerance"
-        else:
-            verdict = "differs"
+        verdict = _verdict(a, b, tolerance)
+        if verdict != "differs" and histories and key in histories:
+            before, after = histories[key]
+            if [step for step, _ in before] != [step for step, _ in after]:
+                verdict = "history differs"
+            else:
+                worst = {_verdict(x, y, tolerance) for (_, x), (_, y) in zip(before, after)}
+                if "differs" in worst:
+                    verdict = "history differs"
+                elif "within tolerance" in worst:
+                    verdict = "within tolerance"
         rows.append(MetricComparison(key, a, b, difference, verdict))
     return tuple(rows)
+
+
+def _verdict(a: float, b: float, tolerance: float) -> str:
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return "exact"
+    if math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance):
+        return "within tolerance"
+    return "differs"
+
+
+def _histories(store: Any, original: Run, new: Run) -> dict[str, tuple[list[tuple[int, float]], ...]]:
+    from ..store import queries
+
+    found = {}
+    for key in set(original.data.metrics) & set(new.data.metrics):
+        found[key] = tuple([(m.step, m.value) for m in queries.metric_history(store, run.info.run_id, key)]
+                           for run in (original, new))
+    return found
 
 
 def _record(handle: Any, original: Run, new: Run | None, tolerance: float, environment: tuple[str, ...],
@@ -305,14 +333,15 @@ def _record(handle: Any, original: Run, new: Run | None, tolerance: float, envir
     if new is None:
         return Reproduction(original.info.run_id, None, "failed", (), (), environment, inputs,
                             error or "the cell recorded no run", tolerance)
-    metrics = compare_metrics(original.data.metrics, new.data.metrics, tolerance)
+    metrics = compare_metrics(original.data.metrics, new.data.metrics, tolerance,
+                              _histories(handle.read(), original, new))
     params = tuple((k, original.data.params.get(k), new.data.params.get(k))
                    for k in sorted(set(original.data.params) | set(new.data.params))
                    if original.data.params.get(k) != new.data.params.get(k))
     verdicts = {m.verdict for m in metrics}
     if error or new.info.status is not RunStatus.FINISHED:
         verdict = "failed"
-    elif params or verdicts & {"differs", "missing", "new"}:
+    elif params or verdicts & {"differs", "history differs", "missing", "new"}:
         verdict = "not reproduced"
     elif "within tolerance" in verdicts:
         verdict = "reproduced within tolerance"

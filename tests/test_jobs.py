@@ -363,3 +363,20 @@ def test_a_kernel_that_does_not_start_is_retried_once_then_named(tmp_path: Path,
     assert result.status is RunStatus.FAILED
     assert "did not start within 1 s, twice" in result.error and "--start-timeout" in result.error
     assert nbtrack.get_run(result.run_id).info.error.type == "KernelStartFailed"
+
+
+class RefusingExecutor(DyingExecutor):
+    """A broken pool: the first execution runs, then submit itself raises."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        if self.calls >= 1:
+            raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_pool_that_refuses_work_loses_only_the_rest() -> None:
+    result = nbtrack.sweep(EXAMPLE, parameters={"alpha": [0.1, 1, 10]}, executor=RefusingExecutor(),
+                           progress=False)
+    assert sorted(o.status for o in result.outcomes) == ["FINISHED", "KILLED", "KILLED"] and result.lost == 2
+    sweep_run = nbtrack.get_run(result.sweep_run_id)
+    assert sweep_run.info.status is RunStatus.FAILED and "--resume" in sweep_run.info.error.message

@@ -339,6 +339,9 @@ class _Driver:
         except KeyboardInterrupt:  # the one-worker executor runs it inside submit
             self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
             raise
+        except Exception as exc:  # a pool that broke refuses new work at submit
+            self.outcomes.append(self._lose(run_id, index, params, exc))
+            return
         pending[future] = trial
 
     def _spec(self, index: int, params: Mapping[str, Any], run_id: str) -> TrialSpec:
@@ -352,11 +355,7 @@ class _Driver:
             self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
             raise KeyboardInterrupt
         if error is not None:
-            self.lost += 1
-            message = (f"the executor lost this execution ({type(error).__name__}: {error}); "
-                       f"`nbtrack sweep --resume {self.sweep_run_id}` runs it again")
-            self._kill(run_id, message, type(error).__name__)
-            outcome = TrialOutcome(run_id, index, params, RunStatus.KILLED.value, None, message)
+            outcome = self._lose(run_id, index, params, error)
         else:
             result: TrialResult = future.result()
             import_bundle(self.handle, result.bundle)
@@ -372,6 +371,18 @@ class _Driver:
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self.outcomes.append(outcome)
         return outcome
+
+    def _lose(self, run_id: str, index: int, params: dict[str, Any], error: BaseException) -> TrialOutcome:
+        """An execution the executor lost (a dead worker, a broken pool): KILLED, resumable."""
+        self.lost += 1
+        message = (f"the executor lost this execution ({type(error).__name__}: {error}); "
+                   f"`nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+        self._kill(run_id, message, type(error).__name__)
+        if self.study is not None and run_id in self.optuna_trials:
+            import optuna
+
+            self.study.tell(self.optuna_trials.pop(run_id), state=optuna.trial.TrialState.FAIL)
+        return TrialOutcome(run_id, index, params, RunStatus.KILLED.value, None, message)
 
     def _kill(self, run_id: str, message: str, kind: str = "KeyboardInterrupt") -> None:
         self.killed += kind == "KeyboardInterrupt"

@@ -162,19 +162,23 @@ def test_an_import_fills_a_scheduled_placeholder(tmp_path: Path) -> None:
 
 
 def test_compare_sweep_shows_its_executions_led_by_its_metric() -> None:
-    with nbtrack.start_run(run_name="sweep nb", source="sweep", tags={"nbtrack.sweep.metric": "score"}) as sweep:
+    with nbtrack.start_run(run_name="sweep nb", source="sweep",
+                           tags={"nbtrack.sweep.metric": "loss", "nbtrack.sweep.goal": "maximize"}) as sweep:
         pass
-    for alpha, score in [(1, 0.5), (2, 0.9)]:
+    for alpha, score in [(1, 0.5), (2, 0.9), (3, 0.7)]:
         with nbtrack.start_run(run_name=f"nb alpha={alpha}", parent_run_id=sweep.run_id):
-            nbtrack.log_metric("score", score)
+            nbtrack.log_metric("loss", score)  # a "loss" to maximize: the goal wins over the name
     with nbtrack.start_run(run_name="unrelated"):
-        nbtrack.log_metric("score", 1.0)
+        nbtrack.log_metric("loss", 1.0)
     view = nbtrack.compare(sweep=sweep.run_id, display=False, live=False)
-    assert sorted(view.df["run_name"]) == ["nb alpha=1", "nb alpha=2"]
+    assert sorted(view.df["run_name"]) == ["nb alpha=1", "nb alpha=2", "nb alpha=3"]
+    assert view.metric == "loss" and view.options.descending is True
+    assert [view.runs.names[i] for i in view.view.order.tolist()] == ["nb alpha=2", "nb alpha=3", "nb alpha=1"]
     from nbtrack.jobs.sweep import sweep_view
 
-    assert sweep_view(sweep.run_id, "metrics.score > 0.6") == (
-        f"(metrics.score > 0.6) and attributes.parent_run_id = '{sweep.run_id}'", "score")
+    assert sweep_view(sweep.run_id, "metrics.loss > 0.6") == (
+        f"(metrics.loss > 0.6) and attributes.parent_run_id = '{sweep.run_id}'", "loss", True)
+    assert sweep_view(sweep.run_id, metric="other").descending is None
     with pytest.raises(nbtrack.InvalidInput, match="not a sweep"):
         sweep_view(view.df["run_id"].iloc[0])
 

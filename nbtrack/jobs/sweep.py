@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..entities import RunError, RunStatus
 from ..errors import InvalidInput
@@ -97,13 +97,21 @@ def sweep(
     return driver.run(executor, workers, progress)
 
 
-def sweep_view(sweep_run_id: str, filter: str | None = None,
-               metric: str | None = None) -> tuple[str, str | None]:
-    """The filter that selects a sweep's executions (and ``filter``), and the metric to lead with.
+class SweepView(NamedTuple):
+    """How ``compare(sweep=...)`` shows a sweep: which runs, led by which metric, in which order."""
+
+    filter: str
+    metric: str | None
+    descending: bool | None  # best first by the sweep's goal; None: no goal recorded
+
+
+def sweep_view(sweep_run_id: str, filter: str | None = None, metric: str | None = None) -> SweepView:
+    """The filter that selects a sweep's executions (and ``filter``), the metric to lead with,
+    and the order its goal asks for.
 
     Example:
         >>> sweep_view("1c9e04aa")  # doctest: +SKIP
-        ("attributes.parent_run_id = '1c9e04aa'", 'score')
+        SweepView(filter="attributes.parent_run_id = '1c9e04aa'", metric='score', descending=True)
     """
     from ..tracking.search import get_run
 
@@ -115,7 +123,10 @@ def sweep_view(sweep_run_id: str, filter: str | None = None,
     selection = f"attributes.parent_run_id = '{sweep_run_id}'"
     if filter:
         selection = f"({filter}) and {selection}"
-    return selection, metric or run.data.tags.get("nbtrack.sweep.metric")
+    tags = run.data.tags
+    led_by = metric or tags.get("nbtrack.sweep.metric")
+    goal = tags.get("nbtrack.sweep.goal") if led_by == tags.get("nbtrack.sweep.metric") else None
+    return SweepView(selection, led_by, None if goal is None else goal == "maximize")
 
 
 def _config(config: Any, parameters: Mapping[str, Any] | None) -> SweepConfig:

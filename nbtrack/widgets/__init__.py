@@ -76,14 +76,17 @@ def compare(
         >>> cmp = compare("metrics.accuracy > 0.8", metric="accuracy")  # doctest: +SKIP
         >>> cmp.df[["run_name", "metrics.accuracy"]].head(3)  # doctest: +SKIP
     """
-    if sweep is not None:  # a sweep's executions, led by its metric (nbtrack/jobs/sweep.py)
+    order = None
+    if sweep is not None:  # a sweep's executions, best first by its metric (nbtrack/jobs/sweep.py)
         from ..jobs.sweep import sweep_view
 
-        filter, metric = sweep_view(sweep, filter, metric)
+        filter, metric, order = sweep_view(sweep, filter, metric)
     if live is None:
         live = live_frontend()
     comparison = Comparison(load_runs(filter, runs, experiment), metric, selected=selected,
                             page_size=page_size, live=live)
+    if order is not None:
+        comparison.set_options(descending=order)
     if display:
         from IPython import get_ipython
 

@@ -252,3 +252,10 @@ def test_a_curve_that_differs_before_its_last_point_is_named() -> None:
     rows = {r.metric: r.verdict for r in compare_metrics(
         {"loss": 0.5, "acc": 0.2, "f1": 0.1}, {"loss": 0.5, "acc": 0.2 + 1e-12, "f1": 0.1}, 1e-9, same_end)}
     assert rows == {"loss": "history differs", "acc": "within tolerance", "f1": "history differs"}
+
+
+def test_reproduce_refuses_a_run_without_a_snapshot() -> None:
+    with nbtrack.start_run(run_name="api run") as run:
+        nbtrack.log_metric("m", 1.0)
+    with pytest.raises(nbtrack.InvalidInput, match="no kernel-history snapshot"):
+        nbtrack.reproduce(run.run_id)

@@ -158,7 +158,8 @@ def _reproduce_cell(handle: Any, original: Run, tolerance: float, force: bool,
     location = resolve_location(os.path.join(scratch, "store"))
     notebook = original.info.notebook_path
     cwd = str(Path(notebook).parent) if notebook and Path(notebook).parent.is_dir() else scratch
-    env = {"NBTRACK_HOME": location_uri(location), **({"JPY_SESSION_NAME": notebook} if notebook else {})}
+    env = {"NBTRACK_HOME": location_uri(location), "NBTRACK_PARENT_RUN_ID": "",
+           **({"JPY_SESSION_NAME": notebook} if notebook else {})}
     km = job_kernel_manager("python3", env, os.path.join(scratch, "kernel"))
     error: str | None = None
     changed: tuple[str, ...] = ()
@@ -171,16 +172,20 @@ def _reproduce_cell(handle: Any, original: Run, tolerance: float, force: bool,
         client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=False,
                                 resources={"metadata": {"path": cwd}})
         with client.setup_kernel():
+            step = "the cell"
             try:
                 for index, cell in enumerate(prefix):
+                    step = f"replaying In [{cell.get('execution_count') or index + 1}]"
                     client.execute_cell(cell, index)
+                step = "the cell"
                 changed = _changed_inputs(client, original, len(prefix))
                 if changed and not force:
                     raise InputChanged("; ".join(changed) + ": the data differs from what the run read; "
                                        "pass --force to reproduce anyway")
                 client.execute_cell(target, len(prefix))
             except CellExecutionError as exc:
-                error = str(exc).strip().splitlines()[-1][:500] if str(exc).strip() else type(exc).__name__
+                lines = str(exc).strip().splitlines()
+                error = f"{step} failed: {lines[-1][:500] if lines else type(exc).__name__}"
             finally:
                 shutdown(km)
         scratch_handle = fluent_handle(location)
@@ -246,7 +251,7 @@ def _reproduced_run(scratch_handle: Any, original: Run) -> str | None:
     if not scratch_handle.exists:
         return None
     runs = [r for r in queries.search_runs(scratch_handle.read()) if r.info.parent_run_id is None]
-    same = [r for r in runs if r.info.code == original.info.code] or runs
+    same = [r for r in runs if r.info.code == original.info.code]  # never a replayed cell's run
     return same[0].info.run_id if same else None
 
 

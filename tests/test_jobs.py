@@ -380,3 +380,19 @@ def test_a_pool_that_refuses_work_loses_only_the_rest() -> None:
     assert sorted(o.status for o in result.outcomes) == ["FINISHED", "KILLED", "KILLED"] and result.lost == 2
     sweep_run = nbtrack.get_run(result.sweep_run_id)
     assert sweep_run.info.status is RunStatus.FAILED and "--resume" in sweep_run.info.error.message
+
+
+@pytest.mark.slow
+def test_run_and_sweep_from_inside_a_notebook_kernel(tmp_path: Path, nbtrack_home: Path) -> None:
+    """The Jupyter-native path: a notebook cell drives papermill (nested event loops, kernel in kernel)."""
+    from kernel_support import run_notebook
+
+    driver = tmp_path / "driver.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import nbtrack\n"
+        f"r = nbtrack.run_notebook({str(EXAMPLE)!r}, {{'alpha': 2}})\n"
+        f"s = nbtrack.sweep({str(EXAMPLE)!r}, parameters={{'alpha': [1, 2]}}, progress=False)\n"
+        "print(r.status.value, sorted(o.status for o in s.outcomes))")]), str(driver))
+    executed = run_notebook(driver, nbtrack_home, timeout=300)
+    text = "".join(o.get("text", "") for o in executed.cells[0].outputs)
+    assert "FINISHED ['FINISHED', 'FINISHED']" in text

@@ -142,10 +142,15 @@ def test_sweep_on_a_dask_local_cluster_runs_identical_trials_twice() -> None:
         # Two identical trials: with Dask's default pure=True they would be merged into one.
         result = nbtrack.sweep(EXAMPLE, {"method": "grid", "parameters": {"alpha": {"values": [2, 2]}}},
                                executor=client, progress=False)
-    executions = _sweep_children(result.sweep_run_id)
-    assert len(executions) == 2 and len({e.info.run_id for e in executions}) == 2
-    assert {e.info.status for e in executions} == {RunStatus.FINISHED}
-    assert all(len(children(e.info.run_id)) == 1 for e in executions)
+        # the command's cluster path: a scheduler address
+        out = CliRunner().invoke(main, ["sweep", str(EXAMPLE), "-p", "alpha=3,3", "--no-progress",
+                                        "--dask", cluster.scheduler_address])
+        assert out.exit_code == 0, out.output
+    for sweep_id in (result.sweep_run_id, out.output.split()[1].rstrip(":")):
+        executions = _sweep_children(sweep_id)
+        assert len(executions) == 2 and len({e.info.run_id for e in executions}) == 2
+        assert {e.info.status for e in executions} == {RunStatus.FINISHED}
+        assert all(len(children(e.info.run_id)) == 1 for e in executions)
 
 
 class DyingExecutor(Executor):

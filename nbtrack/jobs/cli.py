@@ -108,11 +108,12 @@ def sweep_command(notebook: str | None, config_path: str | None, params: tuple[s
     _use_store(store_uri)
     if resume is None and notebook is None:
         raise click.UsageError("give a NOTEBOOK (or --resume SWEEP_RUN_ID)")
-    executor = None
+    executor, client = None, None
     if dask_address:
         from distributed import Client
 
-        executor = Client(dask_address).get_executor(pure=False)  # identical trials must not merge
+        client = Client(dask_address)
+        executor = client.get_executor(pure=False)  # identical trials must not be merged
     try:
         result = sweep(notebook, config_path, parameters=_assignments(params, grid=True), workers=workers,
                        executor=executor, experiment=experiment, kernel_name=kernel, timeout=timeout,
@@ -120,6 +121,9 @@ def sweep_command(notebook: str | None, config_path: str | None, params: tuple[s
     except SweepInterrupted as exc:
         click.echo(str(exc), err=True)
         sys.exit(130)
+    finally:
+        if client is not None:
+            client.close()
     _print_sweep(result)
     if result.lost:
         click.echo(f"{result.lost} execution(s) lost when the executor failed; "

@@ -401,3 +401,10 @@ def test_run_and_sweep_from_inside_a_notebook_kernel(tmp_path: Path, nbtrack_hom
     executed = run_notebook(driver, nbtrack_home, timeout=300)
     text = "".join(o.get("text", "") for o in executed.cells[0].outputs)
     assert "FINISHED ['FINISHED', 'FINISHED']" in text
+
+
+def test_the_output_path_is_formatted_with_the_parameters_as_papermill_does(tmp_path: Path) -> None:
+    result = nbtrack.run_notebook(EXAMPLE, {"alpha": 0.2}, tmp_path / "out-{alpha}.ipynb")
+    assert result.output_path == str(tmp_path / "out-0.2.ipynb") and Path(result.output_path).is_file()
+    with pytest.raises(nbtrack.InvalidInput, match="'beta' is not a parameter given"):
+        nbtrack.run_notebook(EXAMPLE, {"alpha": 0.2}, tmp_path / "out-{beta}.ipynb")

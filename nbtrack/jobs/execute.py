@@ -125,6 +125,12 @@ def run_notebook(
     checked = check_parameters(notebook, values, declared)
     kernel = kernel_name_for(notebook, kernel_name)
     check_kernel(kernel)
+    if output is not None:  # papermill formats the path with the parameters: -o out-{alpha}.ipynb
+        try:
+            output = str(output).format(**checked)
+        except (KeyError, IndexError) as exc:
+            raise InvalidInput(f"-o {output}: {exc} is not a parameter given; name one with -p, or "
+                               "double the braces ({{ }}) for literal ones") from None
 
     handle = fluent.store_handle(location)
     if parent_run_id is None and location is None and fluent.active_run() is not None:
@@ -206,8 +212,11 @@ def _papermill(notebook: Path, target: Path, parameters: Mapping[str, Any], kern
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its warnings become our one-line errors
     target.parent.mkdir(parents=True, exist_ok=True)
+    def literal(path: Path) -> str:  # papermill str.format()s its paths; ours are final already
+        return str(path).replace("{", "{{").replace("}", "}}")
+
     papermill.execute_notebook(
-        str(notebook), str(target), parameters=dict(parameters), kernel_name=kernel, km=km,
+        literal(notebook), literal(target), parameters=dict(parameters), kernel_name=kernel, km=km,
         progress_bar=False, request_save_on_cell_execute=False, start_timeout=int(start_timeout),
         execution_timeout=timeout, cwd=str(cwd),
     )

@@ -174,7 +174,7 @@ def test_compare_sweep_shows_its_executions_led_by_its_metric() -> None:
     assert sorted(view.df["run_name"]) == ["nb alpha=1", "nb alpha=2", "nb alpha=3"]
     assert view.metric == "loss" and view.options.descending is True
     assert [view.runs.names[i] for i in view.view.order.tolist()] == ["nb alpha=2", "nb alpha=3", "nb alpha=1"]
-    from nbtrack.jobs.sweep import sweep_view
+    from nbtrack.jobs.view import sweep_view
 
     assert sweep_view(sweep.run_id, "metrics.loss > 0.6") == (
         f"(metrics.loss > 0.6) and attributes.parent_run_id = '{sweep.run_id}'", "loss", True)

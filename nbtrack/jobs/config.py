@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -241,3 +242,17 @@ def optuna_distribution(spec: Mapping[str, Any]) -> Any:
     if kind in ("log_uniform_values", "q_log_uniform_values"):
         return FloatDistribution(float(lo), float(hi), log=True)
     raise ConfigError(f"{kind} is not available with bayes")
+
+
+def sweep_config(config: Any, parameters: Mapping[str, Any] | None) -> SweepConfig:
+    """The config of ``nbtrack.sweep``: a file or dict, inline ``-p`` grids, or both (``-p`` adds axes)."""
+    if config is None:
+        if not parameters:
+            raise ConfigError("a sweep needs --config sweep.yaml or -p NAME=a,b,c grids")
+        return grid_from_values(parameters)
+    parsed = load_config(config) if isinstance(config, (str, os.PathLike)) else parse_config(config)
+    if parameters:  # -p beside --config: fixed values or extra grid axes
+        raw = dict(parsed.raw)
+        raw["parameters"] = {**parsed.parameters, **grid_from_values(parameters).parameters}
+        parsed = parse_config(raw)
+    return parsed

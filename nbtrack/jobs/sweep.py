@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..entities import RunError, RunStatus
 from ..errors import InvalidInput
@@ -39,20 +39,19 @@ from ..store.writer import new_run_command
 from .config import (
     SweepConfig,
     example_values,
-    grid_from_values,
-    load_config,
     optuna_distribution,
     optuna_suggest,
     parse_config,
     plan_trials,
+    sweep_config,
 )
 from .execute import JOB_SOURCE, kernel_name_for, run_name_for
 from .executors import InlineExecutor, process_pool, stop_executor
 from .outcomes import SweepInterrupted, SweepResult, TrialOutcome
 from .parameters import check_parameters, notebook_parameters
+from .view import SWEEP_SOURCE, SweepView, sweep_view  # noqa: F401  (re-exported)
 from .worker import TrialResult, TrialSpec, execute_trial
 
-SWEEP_SOURCE = "sweep"
 TRIAL_TAG = "nbtrack.sweep.trial"
 SWEEP_TAG = "nbtrack.sweep_id"
 
@@ -91,55 +90,10 @@ def sweep(
     else:
         if notebook is None:
             raise InvalidInput("sweep needs a notebook path (or resume=SWEEP_RUN_ID)")
-        driver = _Driver.start(handle, Path(notebook), _config(config, parameters),
+        driver = _Driver.start(handle, Path(notebook), sweep_config(config, parameters),
                                experiment or fluent.current_experiment_name(), kernel_name, timeout)
     driver.start_timeout = start_timeout
     return driver.run(executor, workers, progress)
-
-
-class SweepView(NamedTuple):
-    """How ``compare(sweep=...)`` shows a sweep: which runs, led by which metric, in which order."""
-
-    filter: str
-    metric: str | None
-    descending: bool | None  # best first by the sweep's goal; None: no goal recorded
-
-
-def sweep_view(sweep_run_id: str, filter: str | None = None, metric: str | None = None) -> SweepView:
-    """The filter that selects a sweep's executions (and ``filter``), the metric to lead with,
-    and the order its goal asks for.
-
-    Example:
-        >>> sweep_view("1c9e04aa")  # doctest: +SKIP
-        SweepView(filter="attributes.parent_run_id = '1c9e04aa'", metric='score', descending=True)
-    """
-    from ..tracking.search import get_run
-
-    if "'" in sweep_run_id:
-        raise InvalidInput(f"{sweep_run_id!r} is not a run id")
-    run = get_run(sweep_run_id)
-    if run.info.source != SWEEP_SOURCE:
-        raise InvalidInput(f"run {sweep_run_id} is not a sweep; pass the id `nbtrack sweep` printed")
-    selection = f"attributes.parent_run_id = '{sweep_run_id}'"
-    if filter:
-        selection = f"({filter}) and {selection}"
-    tags = run.data.tags
-    led_by = metric or tags.get("nbtrack.sweep.metric")
-    goal = tags.get("nbtrack.sweep.goal") if led_by == tags.get("nbtrack.sweep.metric") else None
-    return SweepView(selection, led_by, None if goal is None else goal == "maximize")
-
-
-def _config(config: Any, parameters: Mapping[str, Any] | None) -> SweepConfig:
-    if config is None:
-        if not parameters:
-            raise InvalidInput("a sweep needs --config sweep.yaml or -p NAME=a,b,c grids")
-        return grid_from_values(parameters)
-    parsed = load_config(config) if isinstance(config, (str, os.PathLike)) else parse_config(config)
-    if parameters:  # -p beside --config: fixed values or extra grid axes
-        raw = dict(parsed.raw)
-        raw["parameters"] = {**parsed.parameters, **grid_from_values(parameters).parameters}
-        parsed = parse_config(raw)
-    return parsed
 
 
 class _Driver:

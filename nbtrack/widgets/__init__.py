@@ -77,8 +77,8 @@ def compare(
         >>> cmp.df[["run_name", "metrics.accuracy"]].head(3)  # doctest: +SKIP
     """
     order = None
-    if sweep is not None:  # a sweep's executions, best first by its metric (nbtrack/jobs/sweep.py)
-        from ..jobs.sweep import sweep_view
+    if sweep is not None:  # a sweep's executions, best first by its metric (nbtrack/jobs/view.py)
+        from ..jobs.view import sweep_view
 
         filter, metric, order = sweep_view(sweep, filter, metric)
     if live is None:

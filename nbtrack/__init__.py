@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "register_model": "nbtrack.models.registry",
     "search_registered_models": "nbtrack.models.registry",
     "search_model_versions": "nbtrack.models.registry",
+    "run_notebook": "nbtrack.jobs.execute",
+    "sweep": "nbtrack.jobs.sweep",
+    "reproduce": "nbtrack.jobs.reproduce",
 }
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry

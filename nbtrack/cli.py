@@ -333,3 +333,8 @@ main.add_command(__import__("nbtrack.models.cli", fromlist=["models"]).models)  
 
 if __name__ == "__main__":
     main()
+
+# Notebooks as jobs: `nbtrack run`, `nbtrack sweep`, `nbtrack reproduce` (nbtrack/jobs/cli.py).
+from .jobs.cli import register_job_commands  # noqa: E402
+
+register_job_commands(main)

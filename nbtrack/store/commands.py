@@ -249,3 +249,4 @@ class ForgetBlobs(WriteCommand):
 # Handlers register themselves on import; every command type above has one there.
 from . import writer  # noqa: E402,F401  (import for its @handles side effect)
 from . import registry  # noqa: E402,F401  (the model registry's commands and handlers)
+from . import transfer  # noqa: E402,F401  (ImportRun: moving runs between stores)

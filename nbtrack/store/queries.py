@@ -255,7 +255,7 @@ def runs_by_pk(store: Store, pks: Sequence[int]) -> list[Run]:
     if not pks:
         return []
     table = run_table(store, pks, include_code=True)
-    inputs = _inputs(store, pks)
+    inputs = dataset_inputs(store, pks)
     runs = []
     for index, pk in enumerate(table.pks):
         params = {k: col[index] for k, col in table.params.items() if col[index] is not None}
@@ -363,7 +363,8 @@ def _nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def _inputs(store: Store, pks: Sequence[int]) -> dict[int, list[DatasetInput]]:
+def dataset_inputs(store: Store, pks: Sequence[int]) -> dict[int, list[DatasetInput]]:
+    """The data inputs of each run in ``pks`` (by row key), by name."""
     found: dict[int, list[DatasetInput]] = {}
     query = ("SELECT run, name, context, digest, source, source_type, shape, schema, profile "
              "FROM inputs WHERE run IN ({marks}) ORDER BY name")

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -243,7 +244,7 @@ def start_run(
             experiment,
             run_name=run_name,
             tags=checked_tags,
-            parent_run_id=parent_run_id or (parent.run_id if parent else None),
+            parent_run_id=parent_run_id or (parent.run_id if parent else _job_parent()),
             **capture,
         ))
     run = ActiveRun(handle, created, parent, params, checked_tags)
@@ -261,6 +262,12 @@ def _resume(handle: StoreHandle, run_id: str) -> tuple[CreatedRun, dict[str, str
     created = CreatedRun(run_id, queries.run_pk(handle.read(), run_id), info.experiment_id,
                          info.run_name, info.start_time)
     return created, dict(existing.data.params), dict(existing.data.tags)
+
+
+def _job_parent() -> str | None:
+    """The execution run a notebook job (``nbtrack run``) started this kernel under: its
+    top-level runs are that run's children."""
+    return os.environ.get("NBTRACK_PARENT_RUN_ID") or None
 
 
 def end_run(status: str = "FINISHED") -> None:

@@ -56,6 +56,7 @@ def compare(
     page_size: int = 20,
     display: bool = True,
     live: bool | None = None,
+    sweep: str | None = None,
 ) -> Comparison:
     """Show runs side by side: table, curves, parallel coordinates, scatter, diff, restore.
 
@@ -63,7 +64,8 @@ def compare(
     ``experiment`` is a name or id (or a list); ``metric`` picks the metric the plots
     and the table's order start with. In a notebook the view is displayed; the
     returned object's ``.df`` is the view's DataFrame and ``.selected`` the selected
-    run ids. Its display also carries a static HTML table and SVG plot, which is what
+    run ids. ``sweep`` (a sweep's run id) shows its executions, led by the sweep's metric.
+    Its display also carries a static HTML table and SVG plot, which is what
     nbconvert, GitHub and viewers without a kernel show.
 
     ``live=None`` builds the widgets only when a frontend that renders them runs the
@@ -74,10 +76,17 @@ def compare(
         >>> cmp = compare("metrics.accuracy > 0.8", metric="accuracy")  # doctest: +SKIP
         >>> cmp.df[["run_name", "metrics.accuracy"]].head(3)  # doctest: +SKIP
     """
+    order = None
+    if sweep is not None:  # a sweep's executions, best first by its metric (nbtrack/jobs/view.py)
+        from ..jobs.view import sweep_view
+
+        filter, metric, order = sweep_view(sweep, filter, metric)
     if live is None:
         live = live_frontend()
     comparison = Comparison(load_runs(filter, runs, experiment), metric, selected=selected,
                             page_size=page_size, live=live)
+    if order is not None:
+        comparison.set_options(descending=order)
     if display:
         from IPython import get_ipython
 

@@ -177,3 +177,31 @@ def test_readonly_open_of_a_folder_with_uri_characters(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.conn.execute("DELETE FROM runs")
     reader.close()
+
+
+@pytest.mark.parametrize("series", [1, 2, 12], ids=["one series (folded in Python)", "two", "many"])
+def test_batch_summaries_match_the_history_they_fold(tmp_path: Path, series: int) -> None:
+    import math
+    import random
+
+    store = open_store(resolve_location(tmp_path))
+    experiment = store.execute(commands.GetOrCreateExperiment("e"))
+    run = store.execute(writer.new_run_command(experiment))
+    rng = random.Random(series)
+    rows = []
+    for i in range(3000):
+        value = rng.choice([float("nan"), rng.uniform(-5, 5), float("inf")]) if i % 97 == 0 else rng.uniform(-1, 1)
+        rows.append((run.pk, f"k{i % series}", value, rng.choice([i, i, 5, 2999]), 1_700_000_000.0 + i / 1000))
+    for start in range(0, len(rows), 1000):  # three batches fold into one summary each
+        store.execute(commands.LogMetrics(rows[start:start + 1000]))
+    for key in {r[1] for r in rows}:
+        mine = [r for r in rows if r[1] == key]
+        finite = [r[2] for r in mine if not math.isnan(r[2])]
+        top = max(r[3] for r in mine)
+        last = [r for r in mine if r[3] == top][-1]
+        summary = queries.get_run(store, run.run_id).data.metric_summaries[key]
+        assert (summary.count, summary.last_step, summary.min, summary.max) == (len(mine), top, min(finite), max(finite))
+        assert summary.last == last[2] or (math.isnan(summary.last) and math.isnan(last[2]))
+        assert summary.last_timestamp == int(last[4] * 1000 + 0.5)
+        assert len(queries.metric_history(store, run.run_id, key)) == len(mine)
+    store.close()

@@ -7,8 +7,8 @@ second, with every value exact. So nothing crosses into Python row by row:
   ``INSERT ... SELECT`` when a filter chose them;
 - attributes, params and tags (text and integers, exact in JSON) come back as one
   JSON array per column, built by SQLite and parsed by ``json.loads`` in C;
-- metric values come back per key as doubles straight from SQLite (a JSON rendering
-  would round them to 15 digits), gathered into one numpy array per key.
+- metric values come back as doubles straight from SQLite, one column per key (a JSON
+  rendering would round them to 15 digits), gathered into one numpy array per key.
 
 Every per-column query walks the temp table as its outer loop (``CROSS JOIN``), so
 values arrive in ``pos`` order without a sort.
@@ -114,24 +114,18 @@ def _attribute_columns(store: Store, columns: Sequence[str]) -> dict[str, list[A
     return {name: json.loads(text) for name, text in zip(columns, row)}
 
 
-# How each side table's value goes into JSON. Text is quoted. A double is printed with 18
-# significant digits, which this SQLite renders exactly (its JSON functions would round to
-# 15); NaN (stored NULL) and the infinities become the literals Python's json reads back.
-_TEXT = "json_quote(t.value)"
-_DOUBLE = ("CASE WHEN t.last_value IS NULL THEN 'NaN' "
-           "WHEN t.last_value > 1.7976931348623157e308 THEN 'Infinity' "
-           "WHEN t.last_value < -1.7976931348623157e308 THEN '-Infinity' "
-           "ELSE printf('%!.17e', t.last_value) END")
-_SIDES = {"params": _TEXT, "tags": _TEXT, "metric_summaries": _DOUBLE}
+_TEXT_SIDES = ("params", "tags")
 
 
 def _side_columns(store: Store, table: str, size: int) -> dict[str, list[Any]]:
-    """One pass over ``table`` for the selected runs: SQLite writes one JSON object per run
-    that has any key and Python parses them all in one ``json.loads``; then one list per key,
-    aligned to ``pos`` (None where a run lacks the key)."""
+    """One pass over ``table`` (params or tags: text, exact in JSON) for the selected runs:
+    SQLite writes one JSON object per run that has any key and Python parses them all in one
+    ``json.loads``; then one list per key, aligned to ``pos`` (None where a run lacks it)."""
+    if table not in _TEXT_SIDES:
+        raise InvalidInput(f"cannot pivot {table!r} as text")
     positions_text, objects_text = store.conn.execute(
         "SELECT json_group_array(pos), group_concat(object, ',') FROM ("
-        f"SELECT s.pos AS pos, '{{' || group_concat(json_quote(t.key) || ':' || {_SIDES[table]}, ',') "
+        f"SELECT s.pos AS pos, '{{' || group_concat(json_quote(t.key) || ':' || json_quote(t.value), ',') "
         f"|| '}}' AS object FROM {_SELECTION} AS s CROSS JOIN {table} AS t ON t.run = s.id GROUP BY s.pos)"
     ).fetchone()
     if not objects_text:
@@ -151,8 +145,22 @@ def _side_columns(store: Store, table: str, size: int) -> dict[str, list[Any]]:
 
 
 def _metric_columns(store: Store, size: int) -> dict[str, np.ndarray]:
-    """Last metric values per key as float64 (NaN where a run lacks the key or logged NaN)."""
+    """Last metric values per key as float64 (NaN where a run lacks the key or logged NaN).
+
+    Doubles cross as doubles: one pass over the selection in ``pos`` order with one output
+    column per key (the keys are bound as parameters, never spliced into the SQL); cheaper
+    than printing and parsing 18-digit text.
+    """
     import numpy as np
 
-    return {key: np.array(values, dtype="float64")  # None -> NaN
-            for key, values in _side_columns(store, "metric_summaries", size).items()}
+    keys = [row[0] for row in store.conn.execute(
+        f"SELECT DISTINCT t.key FROM {_SELECTION} AS s CROSS JOIN metric_summaries AS t "
+        "ON t.run = s.id ORDER BY 1")]
+    if not keys:
+        return {}
+    picks = ", ".join(f"max(CASE WHEN t.key = ?{i + 1} THEN t.last_value END)" for i in range(len(keys)))
+    rows = store.conn.execute(
+        f"SELECT {picks} FROM {_SELECTION} AS s LEFT JOIN metric_summaries AS t ON t.run = s.id "
+        "GROUP BY s.pos ORDER BY s.pos", keys).fetchall()
+    values = np.array(rows, dtype="float64").reshape(len(rows), len(keys))  # None -> NaN
+    return {key: np.ascontiguousarray(values[:, i]) for i, key in enumerate(keys)}

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .entities import Run
+from .render.numbers import format_number
 
 MAX_CELL = 40
 
@@ -24,9 +25,7 @@ def format_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:.6g}"
+        return format_number(value, digits=6)  # the terminal keeps more digits to copy
     text = str(value).replace("\n", " ")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 

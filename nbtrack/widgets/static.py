@@ -24,6 +24,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from ..render import theme
+from ..render.colors import run_color
 from .curves import RunCurve
 from .data import RunSet
 from .downsample import minmax_downsample
@@ -47,10 +49,13 @@ def describe_query(runs: RunSet) -> str:
 
 def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metric: str | None, *,
                 log_y: bool = False, selected: frozenset[str] = frozenset(),
-                max_rows: int = STATIC_ROWS) -> str:
-    """The comparison as one escaped HTML fragment: a summary line, the curves as SVG, the table."""
+                max_rows: int = STATIC_ROWS, title: str | None = None, in_notebook: bool = True) -> str:
+    """The comparison as one escaped HTML fragment: a summary line, the curves as SVG, the table.
+
+    ``title`` replaces the summary line's "nbtrack comparison"; ``in_notebook=False`` (a
+    standalone page) leaves out the note about re-running the cell."""
     out = ["<div class='nbtrack-compare-static' style='font-family:sans-serif;font-size:12px'>"]
-    summary = (f"nbtrack comparison · {runs.size:,} run{'s' if runs.size != 1 else ''} · "
+    summary = (f"{title or 'nbtrack comparison'} · {runs.size:,} run{'s' if runs.size != 1 else ''} · "
                f"{describe_query(runs)}")
     if metric:
         summary += f" · metric: {metric}"
@@ -62,7 +67,7 @@ def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metri
         shown = []
         for curve in curves:
             steps, values = minmax_downsample(curve.steps, curve.values, STATIC_POINTS)
-            shown.append(Curve(curve.label, steps, values))
+            shown.append(Curve(curve.label, steps, values, run_color(curve.run_id)))
         title = f"{metric} over steps · {len(curves)} selected run{'s' if len(curves) != 1 else ''}"
         out.append(line_chart(shown, metric, log_y=log_y, title=title))
     else:
@@ -75,6 +80,7 @@ def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metri
     note = column_note(view)
     if note:
         notes.append(note)
-    notes.append("static snapshot; the interactive view needs a running kernel")
-    out.append(f"<div style='color:#666;margin-top:4px'>{html.escape(' · '.join(notes))}</div></div>")
+    if in_notebook:
+        notes.append("saved view; run the cell again for the interactive one")
+    out.append(f"<div style='color:{theme.MUTED};margin-top:4px'>{html.escape(' · '.join(notes))}</div></div>")
     return "".join(out)

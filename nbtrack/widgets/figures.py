@@ -75,6 +75,8 @@ def curves_figure(curves: Sequence[RunCurve], metric: str, *, log_y: bool = Fals
                   smoothing: float = 0.0) -> go.Figure:
     """Overlaid curves of ``metric`` over steps; each legend entry gives last, min and max."""
     fig = go.Figure(layout=_LAYOUT)
+    if curves and all(len(c.steps) == 1 for c in curves):
+        return _single_values_figure(curves, metric)
     for curve in curves:
         running = " (RUNNING)" if curve.status == "RUNNING" else ""
         # SVG traces, not Scattergl: each WebGL plot holds a GPU context that Chromium caps at
@@ -99,6 +101,21 @@ def curves_figure(curves: Sequence[RunCurve], metric: str, *, log_y: bool = Fals
                       legend={"orientation": "h", "y": -0.2},
                       xaxis={**_AXIS, "title": {"text": "step"}},
                       yaxis={**_AXIS, "type": "log" if log_y else "linear"})
+    return fig
+
+
+def _single_values_figure(curves: Sequence[RunCurve], metric: str) -> go.Figure:
+    """A metric logged once per run (an accuracy at the end) as one bar per run, not as lone
+    dots on a step axis with a legend that repeats each value three times."""
+    fig = go.Figure(layout=_LAYOUT)
+    labels = [f"{esc(c.label, 30)} ({c.run_id[:6]})" for c in curves]
+    fig.add_trace(go.Bar(
+        x=labels, y=[float(c.values[0]) for c in curves],
+        marker={"color": [run_color(c.run_id) for c in curves]},
+        text=[format_number(float(c.values[0])) for c in curves], textposition="auto",
+        hovertemplate="%{x}<br>" + esc(metric, 40) + " %{y}<extra></extra>", showlegend=False))
+    fig.update_layout(title={"text": f"{esc(metric, 80)} · one value per run", "font": {"size": 13}},
+                      xaxis={**_AXIS, "type": "category"}, yaxis={**_AXIS, "title": {"text": esc(metric, 40)}})
     return fig
 
 

@@ -105,9 +105,9 @@ class CompareRenderer extends Panel implements IRenderMime.IRenderer {
  * own, where the widget manager registers the widget view), ahead of the widget view.
  */
 export function registerCompareRenderer(registry: IRenderMimeRegistry): void {
-  if (registry.getFactory(COMPARE_MIME)) {
-    return;
-  }
+  // A notebook's registry is a clone of the app's and inherits its factory, whose closure holds
+  // the app's registry (no widget manager there): replace it with one bound to this registry.
+  registry.removeMimeType(COMPARE_MIME);
   registry.addFactory(
     {
       safe: false,

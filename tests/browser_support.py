@@ -152,6 +152,8 @@ def set_theme(page: Any, theme: str) -> None:
     page.wait_for_function(
         "(v) => getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() === v",
         arg=expected)
+    # Changing theme shows JupyterLab's splash over the page until the new theme is in.
+    page.wait_for_function("() => !document.querySelector('#jupyterlab-splash')")
 
 
 def write_user_settings(workdir: Path, settings: dict[str, dict[str, Any]]) -> None:

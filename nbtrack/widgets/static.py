@@ -42,7 +42,9 @@ def describe_query(runs: RunSet) -> str:
     for key in ("filter", "experiment", "runs"):
         value = runs.query.get(key)
         if value:
-            shown = value if isinstance(value, str) else ", ".join(map(str, value))
+            # Run ids shortened: four 32-character ids make an unreadable first line.
+            shown = value if isinstance(value, str) else ", ".join(
+                str(v)[:8] if key == "runs" else str(v) for v in value)
             parts.append(f"{key}: {shown[:200]}")
     return " · ".join(parts) or "all runs"
 
@@ -55,8 +57,8 @@ def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metri
     ``title`` replaces the summary line's "nbtrack comparison"; ``in_notebook=False`` (a
     standalone page) leaves out the note about re-running the cell."""
     out = ["<div class='nbtrack-compare-static' style='font-family:sans-serif;font-size:12px'>"]
-    summary = (f"{title or 'nbtrack comparison'} · {runs.size:,} run{'s' if runs.size != 1 else ''} · "
-               f"{describe_query(runs)}")
+    count = f"{runs.size:,} run{'s' if runs.size != 1 else ''}"
+    summary = f"{title} · {count}" if title else f"nbtrack comparison · {count} · {describe_query(runs)}"
     if metric:
         summary += f" · metric: {metric}"
     out.append(f"<div style='margin:4px 0'><b>{html.escape(summary)}</b></div>")

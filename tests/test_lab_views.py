@@ -52,7 +52,8 @@ def _cell_source(page, index: int, source: str) -> None:
 def _run_cell(page, index: int) -> None:
     page.evaluate("""(i) => { const panel = window.jupyterapp.shell.currentWidget;
         panel.content.activeCellIndex = i;
-        return window.jupyterapp.commands.execute('notebook:run-cell'); }""", index)
+        // Not awaited: the command resolves only when the cell finishes.
+        void window.jupyterapp.commands.execute('notebook:run-cell'); }""", index)
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")

@@ -155,7 +155,10 @@ async function openSnapshot(
     const caption =
       `Snapshot of ${run.notebook_path ?? 'the notebook'} as run ${run.run_name} executed it ` +
       `(${new Date(run.start_time).toLocaleString()}). Read-only; the marked cell is the run's.`;
-    const widget = new MainAreaWidget({ content: new SnapshotView(notebook, caption, rendermime, run.cell_id) });
+    const widget = new MainAreaWidget({ content: new SnapshotView(notebook, caption, rendermime, {
+        cellId: run.cell_id,
+        executionCount: run.execution_count
+      }) });
     widget.id = `nbtrack-snapshot-${run.run_id}`;
     widget.title.label = `${run.run_name} (snapshot)`;
     widget.title.icon = runsIcon;

@@ -58,7 +58,7 @@ export class SnapshotView extends Widget {
     notebook: { cells?: ISnapshotCell[]; metadata?: any },
     caption: string,
     rendermime: IRenderMimeRegistry,
-    trackedCellId: string | null
+    tracked: { cellId: string | null; executionCount: number | null }
   ) {
     super();
     this.addClass('nbtrack-Snapshot');
@@ -66,8 +66,13 @@ export class SnapshotView extends Widget {
     const language = notebook.metadata?.language_info?.name ?? notebook.metadata?.kernelspec?.language ?? 'python';
     for (const cell of notebook.cells ?? []) {
       const code = cell.cell_type === 'code';
-      // One prompt for the cell, as in JupyterLab: the count its outputs came from.
-      const prompt = code ? `[${cell.execution_count ?? ' '}]:` : '';
+      // A file snapshot keeps the cell's own id; an execution-history snapshot names it in metadata.
+      const cellId = (cell.metadata?.nbtrack as { cell_id?: string } | undefined)?.cell_id ?? cell.id;
+      const isTracked = tracked.cellId !== null && cellId === tracked.cellId;
+      // The snapshot is taken as the run starts, before the cell has its new count: the tracked
+      // cell's prompt is the run's count (what the notebook showed once it ran).
+      const count = isTracked && tracked.executionCount !== null ? tracked.executionCount : cell.execution_count;
+      const prompt = code ? `[${count ?? ' '}]:` : '';
       const source = el('div', { class: 'nbtrack-SnapshotSource' });
       const box = el(
         'div',
@@ -78,7 +83,7 @@ export class SnapshotView extends Widget {
       if (cell.id) {
         box.dataset.cellId = cell.id;
       }
-      if (trackedCellId && cell.id === trackedCellId) {
+      if (isTracked) {
         box.classList.add('nbtrack-mod-tracked');
         box.title = 'The cell this run executed';
       }

@@ -200,7 +200,8 @@ def test_runs_sidebar_badges_history_and_snapshot(lab: Lab, page) -> None:
     detail.locator("button", has_text="Open snapshot").click()
     view = page.locator(".nbtrack-Snapshot")
     view.wait_for()
-    assert "lr = 0.3" in view.text_content()
+    # Cells render through JupyterLab's markdown renderer (asynchronously).
+    view.locator(".nbtrack-SnapshotSource", has_text="lr = 0.3").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "lab-snapshot.png"))
 
     # Compare: tick two runs, insert the cell.

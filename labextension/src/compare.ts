@@ -71,8 +71,7 @@ class CompareRenderer extends Panel implements IRenderMime.IRenderer {
     // without the model it shows an error text instead, and never a child widget.
     const observer = new MutationObserver(records => {
       if (live.isHidden && (live as unknown as Partial<Panel>).widgets?.length) {
-        live.show();
-        this._fallback?.hide();
+        this._showLive(live);
       }
       for (const record of records) {
         record.removedNodes.forEach(releaseWebGL);
@@ -81,10 +80,16 @@ class CompareRenderer extends Panel implements IRenderMime.IRenderer {
     observer.observe(live.node, { childList: true, subtree: true });
     this._observer = observer;
     await live.renderModel(model);
-    if ((live as unknown as Partial<Panel>).widgets?.length) {
-      live.show();
-      this._fallback?.hide();
+    if (live.isHidden && (live as unknown as Partial<Panel>).widgets?.length) {
+      this._showLive(live);
     }
+  }
+
+  /** The widget rendered: it replaces the static view (disposed, so one table is in the page). */
+  private _showLive(live: Widget): void {
+    live.show();
+    this._fallback?.dispose();
+    this._fallback = null;
   }
 
   dispose(): void {

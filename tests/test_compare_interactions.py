@@ -51,6 +51,8 @@ INTERACT_JS = r"""async ({kind, value, metric}) => {
   }
   const t0 = performance.now();
   select.dispatchEvent(new Event('change', { bubbles: true }));
+  // The view says it is working at once, before the kernel answers.
+  const marked = root.closest('.nbtrack-CompareOutput')?.classList.contains('nbtrack-mod-busy') ?? false;
   const done = () => {
     const plot = root.querySelector('.js-plotly-plot');
     if (!plot || !(plot.querySelector('.gtitle')?.textContent ?? '').startsWith(metric)) return false;
@@ -61,7 +63,7 @@ INTERACT_JS = r"""async ({kind, value, metric}) => {
   };
   while (performance.now() - t0 < 30000) {
     await new Promise(resolve => requestAnimationFrame(resolve));
-    if (done()) return { ms: performance.now() - t0, busy: root.querySelector('.nbtrack-busy') !== null };
+    if (done()) return { ms: performance.now() - t0, marked };
   }
   const plot = root.querySelector('.js-plotly-plot');
   return { ms: -1, title: plot?.querySelector('.gtitle')?.textContent, names, box: !!box,
@@ -92,7 +94,8 @@ def test_fifty_random_interactions_keep_the_chart_drawn(tmp_path: Path) -> None:
                 chosen = sorted(rng.sample(range(20), rng.randint(1, 8)))
                 result = page.evaluate(INTERACT_JS, {"kind": "selection", "value": chosen, "metric": metric})
                 timings["selection"].append(result["ms"])
-            assert result["ms"] >= 0, f"the chart did not show the requested lines within 60 s: {result}"
+            assert result["ms"] >= 0, f"the chart did not show the requested lines within 30 s: {result}"
+            assert result["marked"], "the view did not show that it was working"
         page.screenshot(path=str(artifact("compare-after-50-interactions.png")))
         contexts = page.evaluate("() => document.querySelectorAll('.nbtrack-compare canvas').length")
     assert not [w for w in warnings if "Too many active WebGL contexts" in w], warnings[:3]

@@ -19,6 +19,11 @@ import { Panel, Widget } from '@lumino/widgets';
 
 export const COMPARE_MIME = 'application/vnd.nbtrack.compare.v1+json';
 const WIDGET_MIME = 'application/vnd.jupyter.widget-view+json';
+const BUSY = 'nbtrack-mod-busy';
+/** The view counts as settled when its DOM has not changed for this long. */
+const SETTLED_MS = 250;
+/** A change the kernel never answers (it died) stops looking busy after this. */
+const MAX_BUSY_MS = 30000;
 
 /** Lose the WebGL context of every canvas in `node` (they are leaving the page). */
 function releaseWebGL(node: Node): void {
@@ -76,7 +81,25 @@ class CompareRenderer extends Panel implements IRenderMime.IRenderer {
       for (const record of records) {
         record.removedNodes.forEach(releaseWebGL);
       }
+      if (this.hasClass(BUSY)) {
+        // Busy until the redraws settle: no DOM change for a moment.
+        window.clearTimeout(this._idleTimer);
+        this._idleTimer = window.setTimeout(() => this.removeClass(BUSY), SETTLED_MS);
+      }
     });
+    // Show that a change is being worked on from the moment it is made (the kernel answers and
+    // the charts redraw after): a control changed, or a button clicked, inside the view.
+    const markBusy = (event: Event) => {
+      const target = event.target as HTMLElement | null;
+      if (event.type === 'click' && !target?.closest('button')) {
+        return;
+      }
+      this.addClass(BUSY);
+      window.clearTimeout(this._idleTimer);
+      this._idleTimer = window.setTimeout(() => this.removeClass(BUSY), MAX_BUSY_MS);
+    };
+    live.node.addEventListener('change', markBusy, true);
+    live.node.addEventListener('click', markBusy, true);
     observer.observe(live.node, { childList: true, subtree: true });
     this._observer = observer;
     await live.renderModel(model);
@@ -100,6 +123,7 @@ class CompareRenderer extends Panel implements IRenderMime.IRenderer {
     super.dispose();
   }
 
+  private _idleTimer = 0;
   private _rendered = false;
   private _fallback: Widget | null = null;
   private _observer: MutationObserver | null = null;

@@ -163,18 +163,20 @@ class Comparison:
         ui = self.ui
         if ui is None:  # static only: the curves above are all the static picture needs
             return
+        # With no runs, or no metric, the plots would be empty axes: hide them instead.
+        for name in ("curves", "parcoords", "scatter"):
+            ui.outputs[name].layout.display = None if self.metric else "none"
+        ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
+        # The curves go first: they are what a user watches after switching the metric or the
+        # selection, and the frontend applies widget messages in the order they are sent.
+        if curves:
+            self._show("curves", figures.curves_figure(self.curves, self.metric or "no metric",
+                                                       log_y=self.log_y, smoothing=self.smoothing))
         if controls:
             ui.sync()
         if table:
             ui.table.value = self.table_html()
             ui.header.value = self.header_html()
-        # With no runs, or no metric, the plots would be empty axes: hide them instead.
-        for name in ("curves", "parcoords", "scatter"):
-            ui.outputs[name].layout.display = None if self.metric else "none"
-        ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
-        if curves:
-            self._show("curves", figures.curves_figure(self.curves, self.metric or "no metric",
-                                                       log_y=self.log_y, smoothing=self.smoothing))
         if parcoords:
             self._show("parcoords", figures.parcoords_figure(self.runs, self.metric,
                                                              aggregate=self.options.aggregate))

@@ -20,12 +20,12 @@ EXPERIMENT = "digits-demo"
 def train_and_track() -> list[str]:
     """Fit four classifiers on sklearn's digits; each fit is a run. Returns the run ids."""
     from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import train_test_split
     from sklearn.naive_bayes import GaussianNB
     from sklearn.neural_network import MLPClassifier
-    from sklearn.ensemble import RandomForestClassifier
 
     digits = load_digits(as_frame=True)
     pixels = digits.data / 16.0  # pixel intensities are 0..16; scaled, the solvers converge quickly

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM, artifact, chromium, open_notebook, run_all_cells, write_notebook, write_user_settings,
+    CHROMIUM,
+    artifact,
+    chromium,
+    open_notebook,
+    run_all_cells,
+    write_notebook,
+    write_user_settings,
 )
 from tests.lab.server import running_lab
 
@@ -26,14 +32,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RUNS, STEPS = 100, 500  # two metrics each: 100 * 2 * 500 = 100,000 points
 CELLS = [
-    "import math, nbtrack\n"
-    f"for r in range({RUNS}):\n"
-    "    with nbtrack.start_run(run_name=f'run-{r:03d}'):\n"
-    "        nbtrack.log_param('lr', r / 1000)\n"
-    f"        for s in range({STEPS}):\n"
-    "            nbtrack.log_metric('loss', math.exp(-s / (50 + r)) + r / 500, step=s)\n"
-    "            nbtrack.log_metric('acc', 1 - math.exp(-s / (40 + r)), step=s)\n"
-    "nbtrack.flush()",
+    ("import math, nbtrack\n"
+     f"for r in range({RUNS}):\n"
+     "    with nbtrack.start_run(run_name=f'run-{r:03d}'):\n"
+     "        nbtrack.log_param('lr', r / 1000)\n"
+     f"        for s in range({STEPS}):\n"
+     "            nbtrack.log_metric('loss', math.exp(-s / (50 + r)) + r / 500, step=s)\n"
+     "            nbtrack.log_metric('acc', 1 - math.exp(-s / (40 + r)), step=s)\n"
+     "nbtrack.flush()"),
     "cmp = nbtrack.compare(metric='loss')",
 ]
 

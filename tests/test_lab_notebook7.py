@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM, artifact, chromium, save_notebook, write_notebook, write_user_settings
+from tests.browser_support import (
+    CHROMIUM,
+    artifact,
+    chromium,
+    save_notebook,
+    write_notebook,
+    write_user_settings,
+)
 from tests.lab.server import running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM, artifact, chromium, open_notebook, set_theme, write_notebook, write_user_settings,
+    CHROMIUM,
+    artifact,
+    chromium,
+    open_notebook,
+    set_theme,
+    write_notebook,
+    write_user_settings,
 )
 from tests.lab.server import running_lab
 

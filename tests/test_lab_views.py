@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM, artifact, chromium, contrast, open_notebook, run_all_cells, save_notebook, set_theme,
-    write_notebook, write_user_settings,
+    CHROMIUM,
+    artifact,
+    chromium,
+    contrast,
+    open_notebook,
+    run_all_cells,
+    save_notebook,
+    set_theme,
+    write_notebook,
+    write_user_settings,
 )
 from tests.lab.server import running_lab
 
@@ -27,11 +35,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MIN_CONTRAST = 4.5
 CELLS = [
     "%load_ext nbtrack\nimport nbtrack",
-    "%%track baseline --metrics acc\nlr = 0.1\nfor step in range(20):\n"
-    "    nbtrack.log_metric('loss', 1 / (step + 1 + lr), step=step)\nacc = 0.5 + lr",
-    "with nbtrack.start_run(run_name='sweep'):\n    for i in range(2):\n"
-    "        with nbtrack.start_run(run_name=f'sweep-child-{i}', nested=True):\n"
-    "            for step in range(5):\n                nbtrack.log_metric('loss', 0.5 + i - step / 10, step=step)",
+    ("%%track baseline --metrics acc\nlr = 0.1\nfor step in range(20):\n"
+     "    nbtrack.log_metric('loss', 1 / (step + 1 + lr), step=step)\nacc = 0.5 + lr"),
+    ("with nbtrack.start_run(run_name='sweep'):\n    for i in range(2):\n"
+     "        with nbtrack.start_run(run_name=f'sweep-child-{i}', nested=True):\n"
+     "            for step in range(5):\n                nbtrack.log_metric('loss', 0.5 + i - step / 10, step=step)"),
     "cmp = nbtrack.compare(metric='loss')",
 ]
 SURFACES = {

@@ -26,7 +26,7 @@ NAN_TEXT = "NaN"
 DEFAULT_DIGITS = 4
 
 
-def format_number(value: float | int | None, digits: int = DEFAULT_DIGITS) -> str:
+def format_number(value: float | None, digits: int = DEFAULT_DIGITS) -> str:
     """``value`` as nbtrack's views show it (see the module docstring for the rules)."""
     if value is None:
         return ""

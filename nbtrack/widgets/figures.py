@@ -28,10 +28,10 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .curves import RunCurve
-from .data import RunSet, lower_is_better
 from ..render.colors import PALETTE, run_color
 from ..render.numbers import format_number
+from .curves import RunCurve
+from .data import RunSet, lower_is_better
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 MAX_PARCOORDS_LINES = 1000  # beyond this a parallel-coordinates plot is a solid blur anyway

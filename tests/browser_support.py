@@ -142,16 +142,18 @@ def contrast(page: Any, selector: str) -> list[dict[str, Any]]:
     return page.evaluate(CONTRAST_JS, selector)
 
 
+# A theme variable whose value tells the three themes apart once a theme's stylesheet is in.
+THEME_MARKERS = {"JupyterLab Light": "#bdbdbd", "JupyterLab Dark": "#616161",
+                 "JupyterLab Dark High Contrast": "white"}
+
+
 def set_theme(page: Any, theme: str) -> None:
-    """Switch JupyterLab's theme ("JupyterLab Light" / "JupyterLab Dark") and wait for it."""
-    light = "true" if "Light" in theme else "false"
+    """Switch JupyterLab's theme (a ``THEME_MARKERS`` key) and wait until its stylesheet applies."""
     page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light", arg=light)
-    # The theme's stylesheet loads after the attribute changes: wait for its variables.
-    expected = "white" if light == "true" else "#111"
     page.wait_for_function(
-        "(v) => getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() === v",
-        arg=expected)
+        "([name, v]) => document.body.dataset.jpThemeName === name && "
+        "getComputedStyle(document.body).getPropertyValue('--jp-border-color1').trim() === v",
+        arg=[theme, THEME_MARKERS[theme]])
     # Changing theme shows JupyterLab's splash over the page until the new theme is in.
     page.wait_for_function("() => !document.querySelector('#jupyterlab-splash')")
 

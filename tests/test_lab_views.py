@@ -1,4 +1,4 @@
-"""Every nbtrack surface in a real JupyterLab, light and dark, through Debian's Chromium.
+"""Every nbtrack surface in a real JupyterLab, light, dark and high contrast, through Chromium.
 
 One notebook tracks a cell twice (different params), a parent run with nested
 runs, and shows ``nbtrack.compare()``. In each theme the test measures the text
@@ -102,8 +102,8 @@ def test_every_surface_reads_in_light_and_dark_and_compare_survives_the_kernel(t
         sidebar.locator(".nbtrack-RunRow", has_text="baseline").first.click()
         sidebar.locator(".nbtrack-Detail .nbtrack-Spark").first.wait_for(timeout=20_000)
 
-        for theme in ("JupyterLab Light", "JupyterLab Dark"):
-            tag = "dark" if "Dark" in theme else "light"
+        for tag, theme in (("light", "JupyterLab Light"), ("dark", "JupyterLab Dark"),
+                           ("high-contrast", "JupyterLab Dark High Contrast")):
             set_theme(page, theme)
             page.screenshot(path=str(artifact(f"views-{tag}-lab.png")))
             sidebar.screenshot(path=str(artifact(f"views-{tag}-sidebar.png")))

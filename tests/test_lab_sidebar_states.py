@@ -110,7 +110,9 @@ def test_empty_store_running_run_and_filter(tmp_path: Path) -> None:
 
         # Command palette: the three nbtrack commands.
         page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
-        page.keyboard.type("nbtrack")
+        page.locator(".lm-CommandPalette-input").wait_for()
+        page.locator(".lm-CommandPalette-input").fill("nbtrack")
+        page.locator(".lm-CommandPalette-item", has_text="Show runs sidebar").wait_for()
         items = page.locator(".lm-CommandPalette-item").all_text_contents()
         for label in ("Show runs sidebar", "Compare selected runs", "run history"):
             assert any(label in item for item in items), items

@@ -20,12 +20,12 @@ EXPERIMENT = "digits-demo"
 def train_and_track() -> list[str]:
     """Fit four classifiers on sklearn's digits; each fit is a run. Returns the run ids."""
     from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import train_test_split
     from sklearn.naive_bayes import GaussianNB
     from sklearn.neural_network import MLPClassifier
-    from sklearn.ensemble import RandomForestClassifier
 
     digits = load_digits(as_frame=True)
     pixels = digits.data / 16.0  # pixel intensities are 0..16; scaled, the solvers converge quickly
@@ -53,7 +53,12 @@ def train_and_track() -> list[str]:
                     nbtrack.log_metric("train_loss", model.loss_, step=epoch)
                     nbtrack.log_metric("val_accuracy", accuracy_score(y_test, model.predict(X_test)), step=epoch)
             else:
-                model.fit(X_train, y_train)
+                # A learning curve for every model (the page draws each run's): fit on growing
+                # shares of the training set; the last fit, on all of it, is the model kept.
+                for step, share in enumerate((0.2, 0.4, 0.6, 0.8, 1.0)):
+                    rows = max(20, int(len(X_train) * share))
+                    model.fit(X_train[:rows], y_train[:rows])
+                    nbtrack.log_metric("val_accuracy", accuracy_score(y_test, model.predict(X_test)), step=step)
             predicted = model.predict(X_test)
             nbtrack.log_metrics({
                 "accuracy": accuracy_score(y_test, predicted),
@@ -67,10 +72,15 @@ def train_and_track() -> list[str]:
 def write_comparison_page(run_ids: list[str], path: Path) -> Path:
     """The comparison as one self-contained HTML page (the static view ``compare()`` embeds
     in notebooks: escaped table and inline SVG curves, no script, no external request)."""
+    from .widgets.static import static_html
+
     comparison = nbtrack.compare(runs=run_ids, metric="val_accuracy", display=False, live=False)
-    body = comparison.static_html()
+    comparison.select(list(comparison.df["run_id"]))  # every run's curve, best first
+    title = f"{len(run_ids)} scikit-learn classifiers on the digits data, best first"
+    body = static_html(comparison.runs, comparison.view, comparison.curves, comparison.metric,
+                       selected=frozenset(comparison.selected), title=title, in_notebook=False)
     path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>nbtrack demo</title></head>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>nbtrack demo: {title}</title></head>"
         f"<body style='font-family: sans-serif; margin: 2em'>{body}</body></html>",
         encoding="utf-8",
     )

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .entities import Run, RunStatus
+from .render.numbers import format_number
 
 _STATUS_COLOURS = {"FINISHED": "#1a7f37", "FAILED": "#cf222e", "KILLED": "#9a6700",
                    "RUNNING": "#0969da", "CRASHED": "#cf222e"}
@@ -42,20 +43,6 @@ def format_duration(ms: int | None) -> str:
         return f"{ms / 1000:.2f} s"
     minutes, seconds = divmod(ms // 1000, 60)
     return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-def format_number(value: float) -> str:
-    """Metric values: 4 significant digits, ints without a point, NaN as ``nan``.
-
-    Example:
-        >>> format_number(0.912345), format_number(3.0), format_number(float("nan"))
-        ('0.9123', '3', 'nan')
-    """
-    if math.isnan(value):
-        return "nan"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
 
 
 @dataclass(frozen=True)
@@ -105,7 +92,7 @@ def _body(code: str | None) -> str:
 
 def _signed(delta: float) -> str:
     if math.isnan(delta):
-        return "nan"
+        return format_number(delta)
     return ("+" if delta >= 0 else "−") + format_number(abs(delta))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from .entities import Run
 from .render.json_values import json_number
+from .render.numbers import format_number
 
 MAX_CELL = 40
 
@@ -25,9 +26,7 @@ def format_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:.6g}"
+        return format_number(value, digits=6)  # the terminal keeps more digits to copy
     text = str(value).replace("\n", " ")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 

@@ -27,3 +27,9 @@ def test_demo_tracks_four_runs_and_writes_the_comparison(tmp_path: Path) -> None
     assert runs == (4, 4)
     page = (tmp_path / "nbtrack-demo-comparison.html").read_text()
     assert "<svg" in page and "mlp-64" in page and "<script" not in page.lower()
+    # Reads on its own: says what was compared, best first, every run's curve, no kernel talk.
+    assert "scikit-learn classifiers on the digits data, best first" in page
+    table = page[page.index("<table"):]
+    assert table.index("forest-100") < table.index("mlp-64") < table.index("gaussian-nb")
+    assert page.count("<polyline") == 4
+    assert "kernel" not in page

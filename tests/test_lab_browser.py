@@ -178,8 +178,14 @@ def test_runs_sidebar_badges_history_and_snapshot(lab: Lab, page) -> None:
     dialog = page.locator(".jp-Dialog .nbtrack-CellHistory")
     dialog.wait_for()
     assert dialog.locator(".nbtrack-HistoryRow").count() == 2
-    assert dialog.locator(".nbtrack-Diff-removed").all_text_contents() == ["- lr = 0.3"]
-    assert dialog.locator(".nbtrack-Diff-added").all_text_contents() == ["+ lr = 0.1"]
+    # The usual direction: "−" then (the earlier run's code), "+" now (the cell), labelled.
+    assert dialog.locator(".nbtrack-Diff-removed").all_text_contents() == ["− lr = 0.1"]
+    assert dialog.locator(".nbtrack-Diff-added").all_text_contents() == ["+ lr = 0.3"]
+    assert "− then" in dialog.locator(".nbtrack-DiffHeader").last.text_content()
+    # The params that differ between the cell's runs, one row per run.
+    params = dialog.locator(".nbtrack-ParamsDiffer")
+    assert params.locator("th").all_text_contents() == ["run", "lr"]
+    assert sorted(params.locator("tr td:nth-child(2)").all_text_contents()) == ["0.1", "0.3"]
     page.screenshot(path=str(ARTIFACTS / "lab-cell-history.png"))
     dialog.locator(".nbtrack-Restore").click()
     assert cell_source(page, 1) == "%%track baseline --metrics acc\nlr = 0.1\nacc = 0.5 + lr"
@@ -194,7 +200,8 @@ def test_runs_sidebar_badges_history_and_snapshot(lab: Lab, page) -> None:
     detail.locator("button", has_text="Open snapshot").click()
     view = page.locator(".nbtrack-Snapshot")
     view.wait_for()
-    assert "lr = 0.3" in view.text_content()
+    # Cells render through JupyterLab's markdown renderer (asynchronously).
+    view.locator(".nbtrack-SnapshotSource", has_text="lr = 0.3").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "lab-snapshot.png"))
 
     # Compare: tick two runs, insert the cell.
@@ -207,7 +214,8 @@ def test_runs_sidebar_badges_history_and_snapshot(lab: Lab, page) -> None:
     sources = page.evaluate(
         "() => window.jupyterapp.shell.currentWidget.content.widgets.map(w => w.model.sharedModel.getSource())"
     )
-    assert any(s.startswith("import nbtrack\n\nnbtrack.compare(runs=[") for s in sources), sources
+    # At the end of the notebook, with short ids.
+    assert re.fullmatch(r'import nbtrack\n\nnbtrack.compare\(runs=\["\w{8}", "\w{8}"\]\)', sources[-1]), sources
 
     # The context's server_root lets the kernel record the notebook's true absolute path.
     assert recorded_path == str((lab.root / "work" / "demo.ipynb").resolve())

@@ -9,9 +9,9 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { diffLines, restoredSource } from './diff';
-import { clear, el, formatDuration, formatTime, formatValue } from './dom';
+import { clear, el, formatDuration, formatTime, headlineText, shortId } from './dom';
 import { requestAPI } from './request';
-import { ICellRuns, ICellsSummary, IRunSummary } from './tokens';
+import { ICellRuns, ICellsSummary, IRunSummary, IStoreStatus } from './tokens';
 
 const BADGE_CLASS = 'nbtrack-CellBadge';
 const ROW_CLASS = 'nbtrack-CellBadgeRow';
@@ -22,7 +22,7 @@ function badgeText(run: IRunSummary, count: number): string {
     parts.push(formatDuration(run.duration_ms));
   }
   if (run.headline) {
-    parts.push(`${run.headline.key} ${formatValue(run.headline.value)}`);
+    parts.push(headlineText(run.headline));
   }
   parts.push(count === 1 ? '1 run' : `${count} runs`);
   return parts.join(' · ');
@@ -45,6 +45,11 @@ export class CellBadges {
     const cells = notebook.widgets.filter(cell => cell.model.type === 'code');
     let reply: ICellsSummary;
     try {
+      // No store yet (nothing tracked here): no badges, and no 404 per poll in the console.
+      const status = await requestAPI<IStoreStatus>('store', { store });
+      if (!status.exists) {
+        return;
+      }
       reply = await requestAPI<ICellsSummary>(
         'cells',
         { store },
@@ -104,16 +109,20 @@ class CellHistoryView extends Widget {
     super();
     this.addClass('nbtrack-CellHistory');
     this.node.appendChild(this._list);
+    const differing = differingParams(history.runs);
+    if (differing.length) {
+      this.node.appendChild(this._paramsTable(differing));
+    }
     this.node.appendChild(this._diff);
     history.runs.forEach((run, index) => {
       const row = el(
         'li',
-        { class: 'nbtrack-HistoryRow', 'data-run-id': run.run_id },
+        { class: 'nbtrack-HistoryRow', 'data-run-id': run.run_id, title: `${run.run_name} (${shortId(run.run_id)})` },
         el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}` }, run.status),
-        el('span', {}, run.run_name),
-        el('span', { class: 'nbtrack-Muted' }, formatTime(run.start_time)),
+        el('span', { class: 'nbtrack-HistoryName' }, run.run_name),
+        el('span', {}, formatTime(run.start_time)),
         el('span', {}, formatDuration(run.duration_ms)),
-        el('span', {}, run.headline ? `${run.headline.key} ${formatValue(run.headline.value)}` : '')
+        el('span', {}, headlineText(run.headline))
       );
       row.addEventListener('click', () => this._select(index, row));
       this._list.appendChild(row);
@@ -123,6 +132,30 @@ class CellHistoryView extends Widget {
       const start = Math.min(1, history.runs.length - 1);
       this._select(start, this._list.children[start] as HTMLElement);
     }
+  }
+
+  /** A table of the params that differ between this cell's runs: one row per run. */
+  private _paramsTable(keys: string[]): HTMLElement {
+    const table = el('table', { class: 'nbtrack-ParamsDiffer' });
+    table.appendChild(
+      el('tr', {}, el('th', {}, 'run'), ...keys.map(key => el('th', { title: key }, key)))
+    );
+    for (const run of this.history.runs) {
+      table.appendChild(
+        el(
+          'tr',
+          { 'data-run-id': run.run_id },
+          el('td', { title: run.run_id }, `${run.run_name} · ${formatTime(run.start_time)}`),
+          ...keys.map(key => el('td', {}, run.params?.[key] ?? '—'))
+        )
+      );
+    }
+    return el(
+      'div',
+      { class: 'nbtrack-ParamsBox' },
+      el('div', { class: 'nbtrack-DiffHeader' }, `Params that differ between these runs (${keys.length})`),
+      table
+    );
   }
 
   private _select(index: number, row: HTMLElement): void {
@@ -138,11 +171,12 @@ class CellHistoryView extends Widget {
       return;
     }
     const restored = restoredSource(current, run.code);
-    const lines = diffLines(current, restored);
+    // The usual direction: from then (the run's code) to now (the cell), "−" then, "+" now.
+    const lines = diffLines(restored, current);
     const changed = lines.some(line => line.kind !== 'same');
     const pre = el('pre', { class: 'nbtrack-Diff' });
     for (const line of lines) {
-      const mark = line.kind === 'added' ? '+ ' : line.kind === 'removed' ? '- ' : '  ';
+      const mark = line.kind === 'added' ? '+ ' : line.kind === 'removed' ? '− ' : '  ';
       pre.appendChild(el('div', { class: `nbtrack-Diff-${line.kind}` }, mark + line.text));
     }
     const restore = el('button', { class: 'jp-mod-styled jp-mod-accept nbtrack-Restore' }, 'Restore this version');
@@ -158,7 +192,9 @@ class CellHistoryView extends Widget {
       el(
         'div',
         { class: 'nbtrack-DiffHeader' },
-        changed ? `Changes from the current cell to run ${run.run_name} ("-" now, "+" then)` : 'Same code as the current cell.'
+        changed
+          ? `− then: run ${run.run_name} (${formatTime(run.start_time)})   + now: the cell as it is`
+          : 'Same code as the current cell.'
       )
     );
     this._diff.appendChild(pre);
@@ -167,4 +203,20 @@ class CellHistoryView extends Widget {
 
   private readonly _list = el('ul', { class: 'nbtrack-HistoryList' });
   private readonly _diff = el('div', { class: 'nbtrack-DiffBox' });
+}
+
+/**
+ * Param keys whose values are not the same in every run (a missing key counts as a value).
+ *
+ * Example: runs with `{lr: '0.1', seed: '0'}` and `{lr: '0.2', seed: '0'}` → `['lr']`.
+ */
+export function differingParams(runs: { params?: Record<string, string> }[]): string[] {
+  if (runs.length < 2) {
+    return [];
+  }
+  const keys = new Set<string>();
+  for (const run of runs) {
+    Object.keys(run.params ?? {}).forEach(key => keys.add(key));
+  }
+  return [...keys].sort().filter(key => new Set(runs.map(run => run.params?.[key] ?? null)).size > 1);
 }

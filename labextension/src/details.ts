@@ -8,10 +8,26 @@ import {
   formatDuration,
   formatTime,
   formatValue,
-  keyValueTable
+  keyValueTable,
+  shortId
 } from './dom';
-import { apiURL } from './request';
-import { IRunDetail } from './tokens';
+import { apiURL, requestAPI } from './request';
+import { sparkline } from './spark';
+import { IMetricHistory, IRunDetail } from './tokens';
+
+/** Fill `box` with a small chart of one metric, from the metric-history endpoint. */
+async function loadSpark(run: IRunDetail, store: string, key: string, box: HTMLElement): Promise<void> {
+  try {
+    const history = await requestAPI<IMetricHistory>(`runs/${run.run_id}/metric-history`, {
+      store,
+      key,
+      max_points: '200'
+    });
+    box.appendChild(sparkline(history, run.color ?? 'currentColor'));
+  } catch {
+    // The numbers above still say it all; a chart that cannot load is left out.
+  }
+}
 
 export interface IDetailActions {
   openSnapshot: (run: IRunDetail) => void;
@@ -45,7 +61,7 @@ export function renderRunDetail(
     { class: 'nbtrack-DetailHeader' },
     el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}` }, run.status),
     el('span', { class: 'nbtrack-DetailName' }, run.run_name),
-    el('span', { class: 'nbtrack-Muted' }, run.run_id.slice(0, 8))
+    el('span', { class: 'nbtrack-Muted', title: run.run_id }, shortId(run.run_id))
   );
   root.appendChild(header);
 
@@ -83,35 +99,32 @@ export function renderRunDetail(
     );
   }
 
+  // Metrics stack (name, then values, then a small chart): the sidebar is narrow.
   const metricKeys = Object.keys(run.metric_summaries);
   const metrics = nonEmpty(metricKeys, keys => {
-    const table = el('table', { class: 'nbtrack-Metrics' });
-    table.appendChild(
-      el(
-        'tr',
-        {},
-        el('th', {}, 'metric'),
-        el('th', {}, 'last'),
-        el('th', {}, 'min'),
-        el('th', {}, 'max'),
-        el('th', {}, 'points')
-      )
-    );
+    const list = el('div', { class: 'nbtrack-Metrics' });
     for (const key of keys) {
       const s = run.metric_summaries[key];
-      table.appendChild(
+      const text = s.text ?? { last: formatValue(s.last), min: formatValue(s.min), max: formatValue(s.max) };
+      const values =
+        s.count > 1
+          ? `last ${text.last} · min ${text.min} · max ${text.max} · ${s.count} points`
+          : `${text.last} (one value)`;
+      const chart = el('div', { class: 'nbtrack-SparkBox' });
+      list.appendChild(
         el(
-          'tr',
-          {},
-          el('td', {}, key),
-          el('td', {}, formatValue(s.last)),
-          el('td', {}, formatValue(s.min)),
-          el('td', {}, formatValue(s.max)),
-          el('td', {}, String(s.count))
+          'div',
+          { class: 'nbtrack-Metric', 'data-metric': key },
+          el('div', { class: 'nbtrack-MetricName', title: key }, key),
+          el('div', { class: 'nbtrack-MetricValues' }, values),
+          chart
         )
       );
+      if (s.count > 1) {
+        void loadSpark(run, store, key, chart);
+      }
     }
-    return table;
+    return list;
   });
   const entries = (record: Record<string, string>): [string, string][] =>
     Object.entries(record);

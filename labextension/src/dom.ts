@@ -72,9 +72,24 @@ export function formatDuration(ms: number | null): string {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** The first 8 characters of a run id: what every view shows (the full id goes in tooltips). */
+export function shortId(runId: string): string {
+  return runId.slice(0, 8);
+}
+
+/**
+ * A metric value for an older server that sends no `text`: the same rules as
+ * `nbtrack.render.format_number` (NaN as "NaN", infinities as "inf"/"-inf", 4 significant digits).
+ */
 export function formatValue(value: number | string | null): string {
   if (value === null || value === undefined) {
     return 'NaN';
+  }
+  if (value === 'Infinity' || value === Infinity) {
+    return 'inf';
+  }
+  if (value === '-Infinity' || value === -Infinity) {
+    return '-inf';
   }
   if (typeof value === 'string') {
     return value;
@@ -83,9 +98,14 @@ export function formatValue(value: number | string | null): string {
     return String(value);
   }
   const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6)
+  return abs !== 0 && (abs < 1e-4 || abs >= 1e4)
     ? value.toExponential(3)
     : String(Number(value.toPrecision(4)));
+}
+
+/** A headline metric as "key value", in the server's number format when it sent one. */
+export function headlineText(headline: { key: string; value: number | string | null; text?: string } | null): string {
+  return headline ? `${headline.key} ${headline.text ?? formatValue(headline.value)}` : '';
 }
 
 export function formatTime(ms: number): string {

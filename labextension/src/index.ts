@@ -8,16 +8,19 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import {
   INotebookTracker,
   NotebookActions,
   NotebookPanel
 } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { CellBadges } from './badges';
+import { CellBadges, showCellHistory } from './badges';
+import { registerCompareRenderer } from './compare';
+import { shortId } from './dom';
 import { connectContextChannel, isTrackCell } from './context';
 import { connectInsertChannel } from './insert';
 import { requestAPI } from './request';
@@ -39,9 +42,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'nbtrack:plugin',
   description: 'nbtrack runs, cell run history and the %%track context channel.',
   autoStart: true,
-  requires: [INotebookTracker],
-  optional: [ILabShell],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, labShell: ILabShell | null) => {
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  optional: [ILabShell, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
+    labShell: ILabShell | null,
+    palette: ICommandPalette | null
+  ) => {
     const contents = app.serviceManager.contents;
     const storeOf = (panel: NotebookPanel | null): string | null =>
       panel ? PathExt.dirname(contents.localPath(panel.context.path)) : null;
@@ -52,14 +61,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     connectInsertChannel(tracker);
 
     const sidebar = new RunsPanel({
-      openSnapshot: (store, run) => void openSnapshot(app, store, run),
+      openSnapshot: (store, run) => void openSnapshot(app, rendermime, store, run),
       insertCompare: runIds => insertCompare(tracker, runIds)
     });
     sidebar.title.icon = runsIcon;
     app.shell.add(sidebar, 'right', { rank: 650 });
 
+    // compare() outputs: the widget while the kernel has it, the static view otherwise.
+    registerCompareRenderer(rendermime);
     const badges = new Map<NotebookPanel, CellBadges>();
     tracker.widgetAdded.connect((_, panel) => {
+      registerCompareRenderer(panel.content.rendermime);
       const cellBadges = new CellBadges(panel, () => storeOf(panel));
       badges.set(panel, cellBadges);
       panel.disposed.connect(() => badges.delete(panel));
@@ -105,19 +117,48 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand('nbtrack:open-runs', {
-      label: 'Show nbtrack runs',
+      label: 'nbtrack: Show runs sidebar',
       execute: () => app.shell.activateById(sidebar.id)
     });
+    app.commands.addCommand('nbtrack:compare-selected', {
+      label: 'nbtrack: Compare selected runs in the notebook',
+      isEnabled: () => sidebar.selected.length > 0 && tracker.currentWidget !== null,
+      execute: () => sidebar.compareSelected()
+    });
+    app.commands.addCommand('nbtrack:cell-history', {
+      label: "nbtrack: Show the active cell's run history",
+      isEnabled: () => tracker.activeCell !== null && storeOf(tracker.currentWidget) !== null,
+      execute: () => {
+        const cell = tracker.activeCell;
+        const store = storeOf(tracker.currentWidget);
+        if (cell && store !== null) {
+          void showCellHistory(cell, store).catch(error =>
+            Notification.error(`nbtrack: no history for this cell: ${(error as Error).message}`)
+          );
+        }
+      }
+    });
+    for (const command of ['nbtrack:open-runs', 'nbtrack:compare-selected', 'nbtrack:cell-history']) {
+      palette?.addItem({ command, category: 'nbtrack' });
+    }
   }
 };
 
-async function openSnapshot(app: JupyterFrontEnd, store: string, run: IRunDetail): Promise<void> {
+async function openSnapshot(
+  app: JupyterFrontEnd,
+  rendermime: IRenderMimeRegistry,
+  store: string,
+  run: IRunDetail
+): Promise<void> {
   try {
     const notebook = await requestAPI<any>(`runs/${run.run_id}/snapshot`, { store });
     const caption =
-      `Snapshot of ${run.notebook_path ?? 'the notebook'} taken by run ${run.run_name} ` +
-      `(${new Date(run.start_time).toLocaleString()}). Read-only; rich outputs are not shown.`;
-    const widget = new MainAreaWidget({ content: new SnapshotView(notebook, caption) });
+      `Snapshot of ${run.notebook_path ?? 'the notebook'} as run ${run.run_name} executed it ` +
+      `(${new Date(run.start_time).toLocaleString()}). Read-only; the marked cell is the run's.`;
+    const widget = new MainAreaWidget({ content: new SnapshotView(notebook, caption, rendermime, {
+        cellId: run.cell_id,
+        executionCount: run.execution_count
+      }) });
     widget.id = `nbtrack-snapshot-${run.run_id}`;
     widget.title.label = `${run.run_name} (snapshot)`;
     widget.title.icon = runsIcon;
@@ -135,9 +176,13 @@ function insertCompare(tracker: INotebookTracker, runIds: string[]): void {
     return;
   }
   const notebook = panel.content;
+  // At the end of the notebook, where a new analysis goes, not wherever the cursor was.
+  notebook.activeCellIndex = notebook.widgets.length - 1;
   NotebookActions.insertBelow(notebook);
-  const ids = runIds.map(id => JSON.stringify(id)).join(', ');
+  // Short ids read better; compare() accepts any unique prefix of 6+ characters.
+  const ids = runIds.map(id => JSON.stringify(shortId(id))).join(', ');
   notebook.activeCell?.model.sharedModel.setSource(`import nbtrack\n\nnbtrack.compare(runs=[${ids}])`);
+  notebook.activeCell?.node.scrollIntoView({ block: 'nearest' });
 }
 
 export default plugin;

@@ -5,16 +5,25 @@
 import { Widget } from '@lumino/widgets';
 
 import { renderRunDetail } from './details';
-import { append, clear, el, formatDuration, formatValue } from './dom';
+import { append, clear, el, formatDuration, headlineText, shortId } from './dom';
 import { APIError, requestAPI, SERVER_MISSING_HELP } from './request';
 import {
   IExperiments,
   IRunDetail,
   IRunsPage,
-  IRunSummary
+  IRunSummary,
+  IStoreStatus
 } from './tokens';
 
 const PAGE = 50;
+/** The filter applies this long after the last keystroke (Enter applies at once). */
+const FILTER_DEBOUNCE_MS = 350;
+
+/** Runs of one experiment, each top-level run followed by its nested runs. */
+interface IRunTree {
+  run: IRunSummary;
+  children: IRunSummary[];
+}
 
 export interface IRunsPanelOptions {
   /** Open a run's notebook snapshot in the main area. */
@@ -33,13 +42,18 @@ export class RunsPanel extends Widget {
     this._filter = el('input', {
       class: 'jp-mod-styled nbtrack-Filter',
       type: 'search',
-      placeholder: "filter, e.g. metrics.acc > 0.9 and params.model = 'bow'",
+      placeholder: "filter as you type: metrics.acc > 0.9 and params.model = 'bow'",
+      title: 'Filters as you type (MLflow filter syntax with and/or and parentheses)',
       'aria-label': 'Filter runs'
+    });
+    this._filter.addEventListener('input', () => {
+      window.clearTimeout(this._filterTimer);
+      this._filterTimer = window.setTimeout(() => this._applyFilter(), FILTER_DEBOUNCE_MS);
     });
     this._filter.addEventListener('keydown', event => {
       if (event.key === 'Enter') {
-        this._shown = PAGE;
-        void this.refresh();
+        window.clearTimeout(this._filterTimer);
+        this._applyFilter();
       }
     });
     this._experiment = el('select', {
@@ -53,9 +67,7 @@ export class RunsPanel extends Widget {
     const refresh = el('button', { class: 'jp-mod-styled nbtrack-Button', title: 'Refresh' }, 'Refresh');
     refresh.addEventListener('click', () => void this.refresh());
     this._compare = el('button', { class: 'jp-mod-styled jp-mod-accept nbtrack-Button nbtrack-Compare' }, 'Compare');
-    this._compare.addEventListener('click', () => {
-      this.options.insertCompare([...this._selected]);
-    });
+    this._compare.addEventListener('click', () => this.compareSelected());
     this._more = el('button', { class: 'jp-mod-styled nbtrack-Button nbtrack-More' }, 'Show more');
     this._more.addEventListener('click', () => {
       this._shown += PAGE;
@@ -79,6 +91,23 @@ export class RunsPanel extends Widget {
   /** The store directory (relative to the server root) shown, or null without a notebook. */
   get store(): string | null {
     return this._store;
+  }
+
+  /** Ids of the ticked runs. */
+  get selected(): string[] {
+    return [...this._selected];
+  }
+
+  /** Insert a compare cell for the ticked runs (the Compare button and its command). */
+  compareSelected(): void {
+    if (this._selected.size) {
+      this.options.insertCompare([...this._selected]);
+    }
+  }
+
+  private _applyFilter(): void {
+    this._shown = PAGE;
+    void this.refresh();
   }
 
   /** Runs currently listed, newest first. */
@@ -139,6 +168,17 @@ export class RunsPanel extends Widget {
       query.experiment = this._experiment.value;
     }
     try {
+      // Ask whether a store exists before listing it: no store yet is a state, not a 404.
+      const status = await requestAPI<IStoreStatus>('store', { store });
+      if (store !== this._store) {
+        return;
+      }
+      if (!status.exists) {
+        this._setNotice('No runs here yet: run a %%track cell in this notebook to record one.', 'info');
+        this._showExperiments({ experiments: [] });
+        this._showRuns([], 0);
+        return;
+      }
       const [experiments, page] = await Promise.all([
         requestAPI<IExperiments>('experiments', { store }),
         requestAPI<IRunsPage>('runs', query)
@@ -162,18 +202,25 @@ export class RunsPanel extends Widget {
       this._setNotice(String(error), 'error');
       return;
     }
-    if (error.serverExtensionMissing) {
-      this._setNotice(SERVER_MISSING_HELP, 'error');
-      this._showRuns([], 0);
-    } else if (error.status === 404 && error.message.startsWith('no nbtrack store')) {
-      this._setNotice('No runs here yet: run a %%track cell in this notebook to record one.', 'info');
-      this._showRuns([], 0);
-    } else if (error.status === 400) {
-      // A filter mistake: keep the last good list, say what is wrong.
-      this._setNotice(error.message, 'error');
-    } else {
-      this._setNotice(`${error.message} (HTTP ${error.status})`, 'error');
+    switch (error.code) {
+      case 'extension_missing':
+        this._setNotice(SERVER_MISSING_HELP, 'error');
+        break;
+      case 'no_store':
+        this._setNotice('No runs here yet: run a %%track cell in this notebook to record one.', 'info');
+        break;
+      case 'bad_filter':
+      case 'bad_request':
+        // A filter mistake: say what is wrong, and show no stale list under it.
+        this._setNotice(error.message, 'error');
+        break;
+      case 'timeout':
+        this._setNotice(`${error.message} (the store took too long to answer)`, 'error');
+        break;
+      default:
+        this._setNotice(`${error.message} (${error.code}, HTTP ${error.status})`, 'error');
     }
+    this._showRuns([], 0);
   }
 
   private _setNotice(message: string | null, kind: 'info' | 'error' = 'info'): void {
@@ -198,16 +245,41 @@ export class RunsPanel extends Widget {
   private _showRuns(runs: IRunSummary[], total: number): void {
     this._runs = runs;
     clear(this._list);
-    this._summary.textContent = total ? `${runs.length} of ${total} runs` : '';
-    let lastExperiment: string | null = null;
-    const grouped = this._experiment.value === '';
+    this._summary.textContent = total || runs.length ? `${runs.length} shown of ${total}` : '';
+    // Each experiment once (in the order of its newest run), nested runs under their parent.
+    const groups = new Map<string, { name: string; trees: IRunTree[] }>();
+    const trees = new Map<string, IRunTree>();
     for (const run of runs) {
-      if (grouped && run.experiment_id !== lastExperiment) {
-        // Runs arrive newest first; a heading marks each switch of experiment.
-        lastExperiment = run.experiment_id;
-        this._list.appendChild(el('li', { class: 'nbtrack-ExperimentHeading' }, run.experiment_name ?? run.experiment_id));
+      if (!run.parent_run_id || !runs.some(r => r.run_id === run.parent_run_id)) {
+        trees.set(run.run_id, { run, children: [] });
       }
-      this._list.appendChild(this._runRow(run));
+    }
+    for (const run of runs) {
+      const parent = run.parent_run_id ? trees.get(run.parent_run_id) : undefined;
+      if (parent && !trees.has(run.run_id)) {
+        parent.children.push(run);
+      }
+    }
+    for (const tree of trees.values()) {
+      const id = tree.run.experiment_id;
+      if (!groups.has(id)) {
+        groups.set(id, { name: tree.run.experiment_name ?? id, trees: [] });
+      }
+      groups.get(id)!.trees.push(tree);
+    }
+    const headings = this._experiment.value === '' && groups.size > 0;
+    for (const group of groups.values()) {
+      if (headings) {
+        this._list.appendChild(el('li', { class: 'nbtrack-ExperimentHeading', title: group.name }, group.name));
+      }
+      for (const tree of group.trees) {
+        this._list.appendChild(this._runRow(tree.run));
+        for (const child of tree.children) {
+          const row = this._runRow(child);
+          row.classList.add('nbtrack-mod-nested');
+          this._list.appendChild(row);
+        }
+      }
     }
     this._more.hidden = runs.length >= total;
     for (const id of [...this._selected]) {
@@ -230,19 +302,32 @@ export class RunsPanel extends Widget {
       }
       this._updateCompare();
     });
-    const headline = run.headline ? `${run.headline.key} ${formatValue(run.headline.value)}` : '';
+    const running = run.status === 'RUNNING';
+    // A running run shows how long it has run and its latest metric; a finished one its duration.
+    const elapsed = running ? Math.max(0, Date.now() - run.start_time) : run.duration_ms;
+    const meta = [formatDuration(elapsed), headlineText(run.headline)].filter(Boolean).join(' · ');
+    const swatch = el('span', { class: 'nbtrack-Swatch', 'aria-hidden': 'true' });
+    if (run.color) {
+      swatch.style.background = run.color;
+    }
     const row = el(
       'li',
       { class: 'nbtrack-RunRow', 'data-run-id': run.run_id, 'data-status': run.status },
       box,
+      swatch,
       el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}`, title: run.status }, run.status),
       el('span', { class: 'nbtrack-RunName' }, run.run_name),
-      el('span', { class: 'nbtrack-Duration' }, formatDuration(run.duration_ms)),
-      el('span', { class: 'nbtrack-Headline' }, headline)
+      el('span', { class: running ? 'nbtrack-Meta nbtrack-mod-running' : 'nbtrack-Meta' }, meta)
     );
-    if (run.error) {
-      row.title = `${run.error.type}: ${run.error.message}`;
+    // Everything the row may cut with an ellipsis, in full.
+    const tooltip = [`${run.run_name} (${shortId(run.run_id)}) · ${run.status}`];
+    if (meta) {
+      tooltip.push(running ? `running for ${meta}` : meta);
     }
+    if (run.error) {
+      tooltip.push(`${run.error.type}: ${run.error.message}`);
+    }
+    row.title = tooltip.join('\n');
     if (run.run_id === this._detailId) {
       row.classList.add('nbtrack-mod-active');
     }
@@ -282,11 +367,13 @@ export class RunsPanel extends Widget {
     const count = this._selected.size;
     this._compare.textContent = count ? `Compare ${count} in notebook` : 'Compare';
     this._compare.disabled = count === 0;
+    this._compare.setAttribute('aria-disabled', String(count === 0));
     this._compare.title = count
       ? 'Insert a cell that calls nbtrack.compare with the selected runs'
       : 'Tick runs to compare them';
   }
 
+  private _filterTimer = 0;
   private _store: string | null = null;
   private _runs: IRunSummary[] = [];
   private _selected = new Set<string>();

@@ -34,8 +34,16 @@ export interface IRunSummary {
   cell_id: string | null;
   execution_count: number | null;
   source: string | null;
-  headline: { key: string; value: MetricValue } | null;
+  /** `text` is the value in nbtrack's one number format (absent from older servers). */
+  headline: { key: string; value: MetricValue; text?: string } | null;
   metrics: Record<string, MetricValue>;
+  /** Each metric as the views show it (`nbtrack.render.format_number`). */
+  metrics_text?: Record<string, string>;
+  /** The run's colour, from its id: the same in the compare view, static output and demo page. */
+  color?: string;
+  parent_run_id?: string | null;
+  /** Up to 24 params (values cut to 200 characters); a run's details carry them all. */
+  params?: Record<string, string>;
   error: IRunError | null;
 }
 
@@ -46,6 +54,7 @@ export interface IMetricSummary {
   min: MetricValue;
   max: MetricValue;
   count: number;
+  text?: { last: string; min: string; max: string };
 }
 
 export interface IDatasetInput {
@@ -63,6 +72,12 @@ export interface IArtifact {
   path: string;
   digest: string;
   size: number;
+}
+
+/** `GET store`: whether the notebook's directory has a store yet (always 200). */
+export interface IStoreStatus {
+  store: string;
+  exists: boolean;
 }
 
 /** `GET runs/<run_id>`. */
@@ -121,9 +136,40 @@ export interface IMetricHistory {
   points: { step: number; value: MetricValue; timestamp: number }[];
 }
 
+/**
+ * The kind of an error answer, as the server names it in the body's `code`. The
+ * frontend switches on this, never on message text. The last two are the client's:
+ * `unreachable` (no answer at all) and `extension_missing` (Jupyter's own 404 page:
+ * the server half of nbtrack is not installed).
+ */
+export type ErrorCode =
+  | 'no_store'
+  | 'bad_filter'
+  | 'bad_request'
+  | 'not_found'
+  | 'forbidden'
+  | 'store_error'
+  | 'timeout'
+  | 'internal'
+  | 'unreachable'
+  | 'extension_missing';
+
+export const SERVER_ERROR_CODES: readonly ErrorCode[] = [
+  'no_store',
+  'bad_filter',
+  'bad_request',
+  'not_found',
+  'forbidden',
+  'store_error',
+  'timeout',
+  'internal'
+];
+
 /** Every error answer: one line saying what went wrong and how to fix it. */
 export interface IErrorReply {
   message: string;
+  /** Absent from servers older than the error codes; see `request.ts` for the fallback. */
+  code?: ErrorCode;
   reason?: string | null;
 }
 

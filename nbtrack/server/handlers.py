@@ -255,3 +255,18 @@ def setup_handlers(web_app: Any, root_dir: str) -> None:
             for pattern, handler in ROUTES
         ],
     )
+
+
+class StoreStatusHandler(NbtrackHandler):
+    """``GET store``: whether the store exists yet. Always 200, so a notebook whose directory has
+    no store (no ``%%track`` cell ran yet) is an empty state in the browser, not a red 404."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from .paths import store_location
+
+        location = store_location(self.root_dir, self.store)
+        self.finish(json.dumps({"store": self.store, "exists": location.database.exists()}))
+
+
+ROUTES.append(("store", StoreStatusHandler))

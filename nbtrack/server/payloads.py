@@ -17,9 +17,13 @@ from typing import Any
 
 from ..entities import DatasetInput, MetricSummary, Run
 from ..render.json_values import json_number, jsonable  # noqa: F401  (the one JSON encoding)
+from ..render.colors import run_color
+from ..render.numbers import format_number
 
 HEADLINE_TAG = "nbtrack.headline_metric"
 SUMMARY_METRICS = 8  # metrics per run in a listing; a run's details carry them all
+SUMMARY_PARAMS = 24  # params per run in a listing (a cell's history shows which differ)
+SUMMARY_PARAM_CHARS = 200
 SNAPSHOT_PREFIX = "notebook/"
 
 
@@ -51,8 +55,21 @@ def run_summary(
         "source": info.source,
         "headline": None
         if headline_key is None
-        else {"key": headline_key, "value": json_number(run.data.metrics[headline_key])},
+        else {
+            "key": headline_key,
+            "value": json_number(run.data.metrics[headline_key]),
+            "text": format_number(run.data.metrics[headline_key]),
+        },
         "metrics": metrics,
+        # What the views show, decided here once (the labextension renders, never formats):
+        # the run's colour, the same in every view, and each metric in nbtrack's number format.
+        "color": run_color(info.run_id),
+        "metrics_text": {key: format_number(run.data.metrics[key]) for key in keys},
+        "parent_run_id": info.parent_run_id,
+        "params": {
+            key: value[:SUMMARY_PARAM_CHARS]
+            for key, value in sorted(run.data.params.items())[:SUMMARY_PARAMS]
+        },
         "error": None
         if info.error is None
         else {"type": info.error.type, "message": info.error.message},
@@ -98,6 +115,11 @@ def metric_summary(summary: MetricSummary) -> dict[str, Any]:
         "min": json_number(summary.min),
         "max": json_number(summary.max),
         "count": summary.count,
+        "text": {
+            "last": format_number(summary.last),
+            "min": format_number(summary.min),
+            "max": format_number(summary.max),
+        },
     }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..errors import NbtrackError
+from ..render import theme
 from .table import GROUPS, sortable_columns
 
 if TYPE_CHECKING:
@@ -183,11 +184,14 @@ class Controls:
         def run(change: Any) -> None:
             if self._syncing:
                 return
+            # Said at once (the comm message leaves before the work starts), cleared when done:
+            # a slow redraw on a busy machine shows that it is working.
+            self.message.value = "<span class='nbtrack-busy'>updating…</span>"
             try:
                 handler(change)
                 self.message.value = ""
             except NbtrackError as error:  # a user mistake, e.g. a filter typo: say it, in place
-                self.message.value = f"<span style='color:#b3261e'>{html.escape(str(error))}</span>"
+                self.message.value = f"<span style='color:{theme.ERROR}'>{html.escape(str(error))}</span>"
         return run
 
     def _on_filter(self, change: Any) -> None:
@@ -235,5 +239,5 @@ class Controls:
             "<small>Inserted as a new cell below (with nbtrack's JupyterLab extension; in other "
             "frontends it arrives with the next cell you run, or run "
             f"<code>cmp.restore({html.escape(repr(run_id))})</code>).</small>"
-            "<pre style='background:#f7f7f7;padding:6px;max-height:200px;overflow:auto'>"
+            f"<pre style='background:{theme.CODE_BG};padding:6px;max-height:200px;overflow:auto'>"
             f"{html.escape(code)}</pre>")

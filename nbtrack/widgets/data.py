@@ -168,16 +168,27 @@ def load_runs(
     if runs is not None:
         if isinstance(runs, str):
             runs = [runs]
-        wanted = []
-        for run_id in runs:
-            try:
-                wanted.append(queries.run_pk(store, str(run_id)))
-            except RunNotFound:
-                raise InvalidInput(f"no run {run_id!r} in this store; see nbtrack.search_runs()") from None
+        wanted = [_run_pk_or_prefix(store, str(run_id)) for run_id in runs]
         matching = set(pks)
         pks = [pk for pk in dict.fromkeys(wanted) if pk in matching]
     table = queries.run_table(store, pks)
     return RunSet(store, table, query)
+
+
+def _run_pk_or_prefix(store: Store, run_id: str) -> int:
+    """The run ``run_id`` names: a full id, or a unique prefix of 6+ characters (the short ids
+    the views and the sidebar's "compare" cell show)."""
+    try:
+        return queries.run_pk(store, run_id)
+    except RunNotFound:
+        pass
+    if len(run_id) >= 6 and run_id.isalnum():
+        pks = queries.select_run_pks(store, f"attributes.run_id LIKE '{run_id}%'", None, max_results=2)
+        if len(pks) == 1:
+            return pks[0]
+        if len(pks) > 1:
+            raise InvalidInput(f"run id prefix {run_id!r} matches several runs; give more characters")
+    raise InvalidInput(f"no run {run_id!r} in this store; see nbtrack.search_runs()")
 
 
 def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> list[str] | None:

@@ -21,15 +21,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..entities import Run
+from ..render import theme
+from ..render.numbers import format_number
 
-_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
+_CELL = f"padding:2px 8px;border-bottom:1px solid {theme.BORDER};text-align:left;vertical-align:top"
 
 
 def _text(value: Any, limit: int = 200) -> str:
     if value is None:
-        return '<span style="color:#999">—</span>'
+        return f'<span style="color:{theme.MUTED}">—</span>'
     if isinstance(value, float):
-        value = f"{value:.6g}"
+        value = format_number(value)
     text = str(value)
     return html.escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
@@ -39,7 +41,7 @@ def _section(title: str, left: Mapping[str, Any], right: Mapping[str, Any]) -> s
     differing = [k for k in keys if left.get(k) != right.get(k)]
     equal = len(keys) - len(differing)
     head = f"<h4 style='margin:8px 0 2px'>{title}"
-    head += f" <small style='color:#777'>({len(differing)} differ, {equal} equal)</small></h4>"
+    head += f" <small style='color:{theme.MUTED}'>({len(differing)} differ, {equal} equal)</small></h4>"
     if not differing:
         return head
     rows = "".join(
@@ -51,7 +53,8 @@ def _section(title: str, left: Mapping[str, Any], right: Mapping[str, Any]) -> s
 def _metrics(run: Run) -> dict[str, str]:
     out = {}
     for key, s in run.data.metric_summaries.items():
-        out[key] = f"last {s.last:.6g} · min {s.min:.6g} · max {s.max:.6g} · {s.count} pts"
+        out[key] = (f"last {format_number(s.last)} · min {format_number(s.min)} · "
+                    f"max {format_number(s.max)} · {s.count} pts")
     return out
 
 
@@ -81,8 +84,8 @@ def run_diff_html(a: Run, b: Run) -> str:
     """Both runs side by side where they differ, then the code as a unified diff."""
     name_a, name_b = a.info.run_name or a.info.run_id[:8], b.info.run_name or b.info.run_id[:8]
     parts = [(f"<div class='nbtrack-diff' style='font-size:12px'><b>{_text(name_a, 60)}</b> "
-              f"<span style='color:#777'>({_text(a.info.run_id[:8])})</span> vs "
-              f"<b>{_text(name_b, 60)}</b> <span style='color:#777'>({_text(b.info.run_id[:8])})</span>")]
+              f"<span style='color:{theme.MUTED}'>({_text(a.info.run_id[:8])})</span> vs "
+              f"<b>{_text(name_b, 60)}</b> <span style='color:{theme.MUTED}'>({_text(b.info.run_id[:8])})</span>")]
     parts.append(_section("run", _attributes(a), _attributes(b)))
     parts.append(_section("params", a.data.params, b.data.params))
     parts.append(_section("metrics", _metrics(a), _metrics(b)))
@@ -97,9 +100,10 @@ def run_diff_html(a: Run, b: Run) -> str:
     else:
         colored = []
         for line in diff.splitlines():
-            color = {"+": "#0a6b2d", "-": "#b3261e", "@": "#555"}.get(line[:1], "#222")
-            colored.append(f"<span style='color:{color}'>{html.escape(line)}</span>")
-        parts.append("<pre style='font-size:12px;background:#f7f7f7;padding:6px;overflow:auto;"
-                     "max-height:400px'>" + "\n".join(colored) + "</pre>")
+            # Tinted lines with the theme's text colour: readable on light and dark pages.
+            tint = {"+": theme.ADDED_BG, "-": theme.REMOVED_BG}.get(line[:1], "transparent")
+            colored.append(f"<span style='display:block;background:{tint}'>{html.escape(line)}</span>")
+        parts.append(f"<pre style='font-size:12px;background:{theme.CODE_BG};padding:6px;overflow:auto;"
+                     "max-height:400px'>" + "".join(colored) + "</pre>")
     parts.append("</div>")
     return "".join(parts)

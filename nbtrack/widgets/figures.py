@@ -28,9 +28,10 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from ..render.colors import PALETTE, run_color
+from ..render.numbers import format_number
 from .curves import RunCurve
 from .data import RunSet, lower_is_better
-from .svg import PALETTE
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 MAX_PARCOORDS_LINES = 1000  # beyond this a parallel-coordinates plot is a solid blur anyway
@@ -38,18 +39,25 @@ MAX_PARCOORDS_DIMS = 12
 MAX_CATEGORIES = 40
 MAX_SCATTER_POINTS = 2000
 
-# A small explicit layout instead of plotly's default template (which adds ~8 KB per figure).
-_LAYOUT: dict[str, Any] = {
-    "template": {"layout": {}},
-    "font": {"family": "sans-serif", "size": 11},
-    "paper_bgcolor": "white",
-    "plot_bgcolor": "#fafafa",
+# A small explicit template instead of plotly's default (which adds ~8 KB per figure). It
+# follows the page's theme: transparent backgrounds show JupyterLab's own (light, dark, high
+# contrast), grid lines are translucent grey that reads on both, and the text colour is set
+# by nbtrack's labextension from the theme's CSS variables (``.nbtrack-compare`` in
+# style/base.css). Without the extension (nbconvert, VS Code) the text stays this dark grey.
+THEME_TEMPLATE: dict[str, Any] = {"layout": {
+    "font": {"family": "sans-serif", "size": 11, "color": "#333"},
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
     "colorway": list(PALETTE),
+    "hoverlabel": {"namelength": -1},
+}}
+_LAYOUT: dict[str, Any] = {
+    "template": THEME_TEMPLATE,
     "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
     "height": 360,
-    "hoverlabel": {"namelength": -1},
 }
-_AXIS = {"gridcolor": "#e4e4e4", "zeroline": False, "linecolor": "#999", "showline": True}
+_AXIS = {"gridcolor": "rgba(128,128,128,0.25)", "zeroline": False, "linecolor": "rgba(128,128,128,0.8)",
+         "showline": True}
 
 
 def esc(text: object, limit: int = 60) -> str:
@@ -60,19 +68,25 @@ def esc(text: object, limit: int = 60) -> str:
     return html.escape(text, quote=False)  # plotly decodes &lt; &gt; &amp; but shows &quot; as is
 
 
-def _num(value: float) -> str:
-    return "NaN" if math.isnan(value) else f"{value:.4g}"
+_num = format_number
 
 
 def curves_figure(curves: Sequence[RunCurve], metric: str, *, log_y: bool = False,
                   smoothing: float = 0.0) -> go.Figure:
     """Overlaid curves of ``metric`` over steps; each legend entry gives last, min and max."""
     fig = go.Figure(layout=_LAYOUT)
+    if curves and all(len(c.steps) == 1 for c in curves):
+        return _single_values_figure(curves, metric)
     for curve in curves:
         running = " (RUNNING)" if curve.status == "RUNNING" else ""
-        fig.add_trace(go.Scattergl(
+        # SVG traces, not Scattergl: each WebGL plot holds a GPU context that Chromium caps at
+        # about 16, so redraws on every interaction blanked the oldest charts. The curves are
+        # downsampled to a few thousand points, well within what SVG draws quickly.
+        fig.add_trace(go.Scatter(
             x=curve.steps.astype(np.float64), y=curve.values.astype(np.float32),
             mode="lines+markers" if len(curve.steps) == 1 else "lines",
+            line={"color": run_color(curve.run_id), "width": 1.5},
+            marker={"color": run_color(curve.run_id)},
             name=f"{esc(curve.label, 40)}{running} · last {_num(curve.last)} · min {_num(curve.min)} "
                  f"· max {_num(curve.max)}",
             hovertemplate="%{fullData.name}<br>step %{x}<br>" + esc(metric, 40) + " %{y}<extra></extra>",
@@ -87,6 +101,21 @@ def curves_figure(curves: Sequence[RunCurve], metric: str, *, log_y: bool = Fals
                       legend={"orientation": "h", "y": -0.2},
                       xaxis={**_AXIS, "title": {"text": "step"}},
                       yaxis={**_AXIS, "type": "log" if log_y else "linear"})
+    return fig
+
+
+def _single_values_figure(curves: Sequence[RunCurve], metric: str) -> go.Figure:
+    """A metric logged once per run (an accuracy at the end) as one bar per run, not as lone
+    dots on a step axis with a legend that repeats each value three times."""
+    fig = go.Figure(layout=_LAYOUT)
+    labels = [f"{esc(c.label, 30)} ({c.run_id[:6]})" for c in curves]
+    fig.add_trace(go.Bar(
+        x=labels, y=[float(c.values[0]) for c in curves],
+        marker={"color": [run_color(c.run_id) for c in curves]},
+        text=[format_number(float(c.values[0])) for c in curves], textposition="auto",
+        hovertemplate="%{x}<br>" + esc(metric, 40) + " %{y}<extra></extra>", showlegend=False))
+    fig.update_layout(title={"text": f"{esc(metric, 80)} · one value per run", "font": {"size": 13}},
+                      xaxis={**_AXIS, "type": "category"}, yaxis={**_AXIS, "title": {"text": esc(metric, 40)}})
     return fig
 
 
@@ -178,7 +207,7 @@ def scatter_figure(runs: RunSet, param: str | None, metric: str | None, *, aggre
     names = runs.names
     for indices, label, style in ((rows, "runs", {"size": 6, "opacity": 0.6}),
                                   (chosen_rows, "selected", {"size": 10, "color": "#d62728"})):
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(go.Scatter(
             x=xs(indices), y=values[indices].astype(np.float32), mode="markers", name=label,
             marker=style, text=[esc(names[i], 40) for i in indices.tolist()],
             hovertemplate="%{text}<br>" + esc(param, 30) + " %{x}<br>" + esc(metric, 30)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from ..render import theme
+from ..render.colors import run_color
 from .curves import RunCurve
 from .data import RunSet
 from ..render.downsample import minmax_downsample
@@ -40,18 +42,23 @@ def describe_query(runs: RunSet) -> str:
     for key in ("filter", "experiment", "runs"):
         value = runs.query.get(key)
         if value:
-            shown = value if isinstance(value, str) else ", ".join(map(str, value))
+            # Run ids shortened: four 32-character ids make an unreadable first line.
+            shown = value if isinstance(value, str) else ", ".join(
+                str(v)[:8] if key == "runs" else str(v) for v in value)
             parts.append(f"{key}: {shown[:200]}")
     return " · ".join(parts) or "all runs"
 
 
 def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metric: str | None, *,
                 log_y: bool = False, selected: frozenset[str] = frozenset(),
-                max_rows: int = STATIC_ROWS) -> str:
-    """The comparison as one escaped HTML fragment: a summary line, the curves as SVG, the table."""
+                max_rows: int = STATIC_ROWS, title: str | None = None, in_notebook: bool = True) -> str:
+    """The comparison as one escaped HTML fragment: a summary line, the curves as SVG, the table.
+
+    ``title`` replaces the summary line's "nbtrack comparison"; ``in_notebook=False`` (a
+    standalone page) leaves out the note about re-running the cell."""
     out = ["<div class='nbtrack-compare-static' style='font-family:sans-serif;font-size:12px'>"]
-    summary = (f"nbtrack comparison · {runs.size:,} run{'s' if runs.size != 1 else ''} · "
-               f"{describe_query(runs)}")
+    count = f"{runs.size:,} run{'s' if runs.size != 1 else ''}"
+    summary = f"{title} · {count}" if title else f"nbtrack comparison · {count} · {describe_query(runs)}"
     if metric:
         summary += f" · metric: {metric}"
     out.append(f"<div style='margin:4px 0'><b>{html.escape(summary)}</b></div>")
@@ -62,7 +69,7 @@ def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metri
         shown = []
         for curve in curves:
             steps, values = minmax_downsample(curve.steps, curve.values, STATIC_POINTS)
-            shown.append(Curve(curve.label, steps, values))
+            shown.append(Curve(curve.label, steps, values, run_color(curve.run_id)))
         title = f"{metric} over steps · {len(curves)} selected run{'s' if len(curves) != 1 else ''}"
         out.append(line_chart(shown, metric, log_y=log_y, title=title))
     else:
@@ -75,6 +82,7 @@ def static_html(runs: RunSet, view: TableView, curves: Sequence[RunCurve], metri
     note = column_note(view)
     if note:
         notes.append(note)
-    notes.append("static snapshot; the interactive view needs a running kernel")
-    out.append(f"<div style='color:#666;margin-top:4px'>{html.escape(' · '.join(notes))}</div></div>")
+    if in_notebook:
+        notes.append("saved view; run the cell again for the interactive one")
+    out.append(f"<div style='color:{theme.MUTED};margin-top:4px'>{html.escape(' · '.join(notes))}</div></div>")
     return "".join(out)

@@ -22,16 +22,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Plotly's default colour sequence, so the static picture matches the live one.
-PALETTE = ("#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A",
-           "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52")
+from ..render.colors import PALETTE
+from ..render.numbers import format_number
+
+# Colours follow the page: JupyterLab's theme variables where they exist (light, dark, high
+# contrast), a light-theme fallback elsewhere (nbconvert, GitHub). Text takes ``currentColor``.
+TEXT = "var(--jp-ui-font-color1, #222)"
+MUTED = "var(--jp-ui-font-color2, #555)"
+GRID = "rgba(128,128,128,0.25)"
+FRAME = "rgba(128,128,128,0.8)"
 
 
 @dataclass
 class Curve:
+    """One line: ``color`` is the run's colour (``nbtrack.render.run_color``)."""
+
     label: str
     steps: np.ndarray
     values: np.ndarray
+    color: str = PALETTE[0]
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -51,7 +60,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+    return format_number(value)
 
 
 def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
@@ -63,8 +72,7 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
     title = metric if title is None else title
     parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
               f'viewBox="0 0 {width} {height}" class="nbtrack-plot" role="img" '
-              f'font-family="sans-serif" font-size="11">'),
-             f'<rect width="{width}" height="{height}" fill="white"/>',
+              f'font-family="sans-serif" font-size="11" fill="currentColor" style="color:{TEXT}">'),
              f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(title[:90])}</text>']
     prepared = []
     for curve in curves:
@@ -78,7 +86,7 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
     all_steps = np.concatenate([s for _, s, _ in prepared]) if prepared else np.empty(0)
     if all_values.size == 0:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
-                     f'fill="#777">no values of {html.escape(metric[:60])} to plot</text></svg>')
+                     f'style="fill:{MUTED}">no values of {html.escape(metric[:60])} to plot</text></svg>')
         return "".join(parts)
     y_lo, y_hi = float(all_values.min()), float(all_values.max())
     if log_y:
@@ -98,19 +106,19 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
         y = np.log10(y) if log_y else y
         return top + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h
 
-    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
-                 f'stroke="#999"/>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+                 f'stroke="{FRAME}"/>')
     for tick in nice_ticks(y_lo, y_hi, 6):
         y = top + plot_h - (tick - y_lo) / (y_hi - y_lo) * plot_h
         label = _fmt(10 ** tick) if log_y else _fmt(tick)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
                      f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for tick in nice_ticks(x_lo, x_hi, 6):
         x = sx(tick)
         parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{_fmt(tick)}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">step</text>')
     for index, (curve, steps, values) in enumerate(prepared):
-        color = PALETTE[index % len(PALETTE)]
+        color = curve.color
         finite = np.isfinite(values)
         xs = np.asarray(sx(steps), dtype=float)
         # NaN (and, on a log axis, values <= 0) break the line: map them anywhere, then blank them.
@@ -119,7 +127,7 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
         parts.append(_path(xs, ys, color))
         legend_y = top + 10 + index * 30
         if legend_y > height - 20:
-            parts.append(f'<text x="{width - right + 12}" y="{legend_y}" fill="#777">'
+            parts.append(f'<text x="{width - right + 12}" y="{legend_y}" style="fill:{MUTED}">'
                          f'+{len(prepared) - index} more</text>')
             break
         raw = np.asarray(curve.values, dtype=float)
@@ -130,7 +138,7 @@ def line_chart(curves: Sequence[Curve], metric: str, *, log_y: bool = False,
         parts.append(f'<rect x="{width - right + 12}" y="{legend_y - 8}" width="10" height="10" '
                      f'fill="{color}"/><text x="{width - right + 26}" y="{legend_y}">'
                      f'{html.escape(label)}</text><text x="{width - right + 26}" y="{legend_y + 12}" '
-                     f'fill="#555">{stats}</text>')
+                     f'style="fill:{MUTED}">{stats}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ..render import theme
+from ..render.colors import run_color
+from ..render.numbers import format_number
 from .data import RunSet, lower_is_better
 
 GROUPS = ("metrics", "params", "tags")
@@ -172,8 +175,8 @@ def _as_numbers(values: list[Any]) -> list[float] | None:
 
 # --- rendering ---------------------------------------------------------------------------
 
-_CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap"
-_HEAD = _CELL + ";background:#f3f3f3"
+_CELL = f"padding:2px 8px;border-bottom:1px solid {theme.BORDER};text-align:left;white-space:nowrap"
+_HEAD = _CELL + f";background:{theme.HEAD_BG};color:{theme.TEXT}"
 
 
 def format_value(value: Any, limit: int = 48) -> tuple[str, str | None]:
@@ -181,7 +184,7 @@ def format_value(value: Any, limit: int = 48) -> tuple[str, str | None]:
     if value is None:
         return "", None
     if isinstance(value, (float, np.floating)):
-        text = "NaN" if math.isnan(value) else f"{value:.5g}"
+        text = format_number(value)
     else:
         text = str(value)
     if len(text) > limit:
@@ -206,7 +209,7 @@ def render_html(runs: RunSet, view: TableView, rows: np.ndarray, *, selected: fr
         out.append(f'<caption style="text-align:left;font-weight:bold">{html.escape(caption)}</caption>')
     out.append("<thead><tr>")
     out.append(f'<th style="{_HEAD}" colspan="3">run</th>')
-    out += [f'<th style="{_HEAD};border-left:2px solid #bbb" colspan="{n}">{g}</th>' for g, n in groups]
+    out += [f'<th style="{_HEAD};border-left:2px solid {theme.STRONG_BORDER}" colspan="{n}">{g}</th>' for g, n in groups]
     out.append("</tr><tr>")
     out += [f'<th style="{_HEAD}">{h}</th>' for h in ("#", "name", "status")]
     for column in view.columns:
@@ -218,20 +221,22 @@ def render_html(runs: RunSet, view: TableView, rows: np.ndarray, *, selected: fr
         out.append(f'<th style="{_HEAD}"{title_attr}>{text}{arrow}</th>')
     out.append("</tr></thead><tbody>")
     for row in rows.tolist():
-        mark = "background:#fff7d6;" if run_ids[row] in selected else ""
+        mark = f"background:{theme.SELECTED_BG};" if run_ids[row] in selected else ""
         name, name_title = format_value(names[row])
         title_attr = f' title="{name_title}"' if name_title else ""
         status = html.escape(statuses[row])
-        status_style = "color:#b26b00;font-weight:bold" if status == "RUNNING" else ""
+        status_style = "font-weight:bold" if status == "RUNNING" else ""
         out.append(f'<tr style="{mark}" data-run="{html.escape(run_ids[row])}">')
-        out.append(f'<td style="{_CELL}">{position.get(row, row) + 1}</td>')
+        # The run's colour (the same in every view) as a bar beside its row number.
+        out.append(f'<td style="{_CELL};border-left:4px solid {run_color(run_ids[row])}">'
+                   f'{position.get(row, row) + 1}</td>')
         out.append(f'<td style="{_CELL}"{title_attr}>{name}</td>')
         out.append(f'<td style="{_CELL};{status_style}">{status}</td>')
         for column in view.columns:
             text, title = format_value(column.values[row])
             cell_title = f' title="{title}"' if title else ""
             if column.best == row:
-                out.append(f'<td style="{_CELL};font-weight:bold;color:#0a6b2d" class="nbtrack-best"'
+                out.append(f'<td style="{_CELL};font-weight:bold" class="nbtrack-best"'
                            f'{cell_title}>★ {text}</td>')
             else:
                 out.append(f'<td style="{_CELL}"{cell_title}>{text}</td>')

@@ -15,7 +15,7 @@ Example:
     ...             nbtrack.log_metric("loss", lr / (step + 1), step=step)
     >>> cmp = Comparison(load_runs(), metric="loss")
     >>> len(cmp.df), len(cmp.selected), sorted(cmp._repr_mimebundle_())
-    (2, 2, ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain'])
+    (2, 2, ['application/vnd.jupyter.widget-view+json', 'application/vnd.nbtrack.compare.v1+json', 'text/html', 'text/plain'])
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .table import TableOptions, build_table, column_note, render_html
 if TYPE_CHECKING:
     import pandas as pd
 
+COMPARE_MIME = "application/vnd.nbtrack.compare.v1+json"
 DEFAULT_SELECTED = 5
 MAX_CURVES = 20
 
@@ -162,18 +163,20 @@ class Comparison:
         ui = self.ui
         if ui is None:  # static only: the curves above are all the static picture needs
             return
+        # With no runs, or no metric, the plots would be empty axes: hide them instead.
+        for name in ("curves", "parcoords", "scatter"):
+            ui.outputs[name].layout.display = None if self.metric else "none"
+        ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
+        # The curves go first: they are what a user watches after switching the metric or the
+        # selection, and the frontend applies widget messages in the order they are sent.
+        if curves:
+            self._show("curves", figures.curves_figure(self.curves, self.metric or "no metric",
+                                                       log_y=self.log_y, smoothing=self.smoothing))
         if controls:
             ui.sync()
         if table:
             ui.table.value = self.table_html()
             ui.header.value = self.header_html()
-        # With no runs, or no metric, the plots would be empty axes: hide them instead.
-        for name in ("curves", "parcoords", "scatter"):
-            ui.outputs[name].layout.display = None if self.metric else "none"
-        ui.param.layout.display = None if self.metric and self.runs.param_keys else "none"
-        if curves:
-            self._show("curves", figures.curves_figure(self.curves, self.metric or "no metric",
-                                                       log_y=self.log_y, smoothing=self.smoothing))
         if parcoords:
             self._show("parcoords", figures.parcoords_figure(self.runs, self.metric,
                                                              aggregate=self.options.aggregate))
@@ -235,6 +238,10 @@ class Comparison:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """The live widget for JupyterLab/VS Code, static HTML for nbconvert, GitHub and the rest."""
         bundle = self.widget._repr_mimebundle_() if self.widget is not None else {}
+        if self.widget is not None:
+            # nbtrack's labextension renders this type first: the widget while its kernel has
+            # the model, else the static HTML below (never "model not found").
+            bundle[COMPARE_MIME] = {"version": 1}
         bundle["text/html"] = self.static_html()
         bundle["text/plain"] = repr(self)
         return bundle

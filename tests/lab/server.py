@@ -29,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 BUILT_EXTENSION = REPO / "nbtrack" / "labextension"
 START_TIMEOUT_S = 60
+APP_CLASSES = {"jupyterlab": "LabApp", "notebook": "JupyterNotebookApp"}
 
 # No news or update checks: they would toast over the page and reach for the network.
 SETTINGS_OVERRIDES = {
@@ -74,8 +75,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_lab(workdir: Path, *, server_extension: bool = True) -> Iterator[Lab]:
-    """Start ``jupyter lab`` on ``workdir/root``; stop it (and its kernels) afterwards."""
+def running_lab(workdir: Path, *, server_extension: bool = True, app: str = "jupyterlab") -> Iterator[Lab]:
+    """Start ``jupyter lab`` on ``workdir/root``; stop it (and its kernels) afterwards.
+
+    ``app="notebook"`` starts Notebook 7 instead (same extensions, same settings)."""
     if not (BUILT_EXTENSION / "package.json").exists():
         raise RuntimeError(
             f"{BUILT_EXTENSION} is missing: build the labextension first with `pip install -e .`"
@@ -114,12 +117,12 @@ def running_lab(workdir: Path, *, server_extension: bool = True) -> Iterator[Lab
         }
     )
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, "-m", app,
         "--allow-root", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--LabApp.app_settings_dir={settings}",
-        "--LabApp.expose_app_in_browser=True",
+        f"--{APP_CLASSES[app]}.app_settings_dir={settings}",
+        f"--{APP_CLASSES[app]}.expose_app_in_browser=True",
         "--ServerApp.allow_unauthenticated_access=False",
     ]  # fmt: skip
     log = workdir / "jupyter-lab.log"

@@ -195,15 +195,18 @@ def show(run_id: str, output_format: str, store_uri: str | None) -> None:
 
     Example: nbtrack show 3f2a9c
     """
-    from .tables import run_detail_text, run_to_dict
+    from .render.json_values import jsonable
+    from .render.run_json import run_detail
     from .store import queries
     from .store.database import open_for_reading
+    from .tables import run_detail_text
 
     with open_for_reading(_location(store_uri)) as store:
         run = queries.get_run(store, _resolve_run_id(store, run_id))
         artifacts = queries.artifact_entries(store, run.info.run_id)
-    if output_format == "json":
-        click.echo(json.dumps(run_to_dict(run, artifacts), indent=2, default=str))
+        names = {e.experiment_id: e.name for e in queries.list_experiments(store)}
+    if output_format == "json":  # the server's shape: one converter of a run into JSON
+        click.echo(json.dumps(jsonable(run_detail(run, names, artifacts)), indent=2, allow_nan=False))
     else:
         click.echo(visible(run_detail_text(run, artifacts)))
 

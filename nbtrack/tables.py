@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from .entities import Run
-from .render.json_values import json_number
 from .render.numbers import format_number
 
 MAX_CELL = 40
@@ -45,45 +44,6 @@ def format_time(ms: int | None) -> str:
     if ms is None:
         return ""
     return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def run_to_dict(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> dict[str, Any]:
-    """A JSON-ready dict of a run (the CLI's ``--format json``); numbers encoded as
-    ``render.json_values`` says, so the exact logged values come back."""
-    info = run.info
-    return {
-        "run_id": info.run_id,
-        "run_name": info.run_name,
-        "experiment_id": info.experiment_id,
-        "status": info.status.value,
-        "start_time": info.start_time,
-        "end_time": info.end_time,
-        "duration_ms": info.duration_ms,
-        "lifecycle_stage": info.lifecycle_stage,
-        "user_id": info.user_id,
-        "parent_run_id": info.parent_run_id,
-        "notebook_path": info.notebook_path,
-        "cell_id": info.cell_id,
-        "execution_count": info.execution_count,
-        "previous_run_id": info.previous_run_id,
-        "source": info.source,
-        "code": info.code,
-        "error": None if info.error is None else {
-            "type": info.error.type, "message": info.error.message, "traceback": info.error.traceback},
-        "params": dict(run.data.params),
-        "metrics": {k: json_number(s.last) for k, s in run.data.metric_summaries.items()},
-        "metric_summaries": {
-            k: {"last": json_number(s.last), "last_step": s.last_step, "min": json_number(s.min),
-                "max": json_number(s.max), "count": s.count}
-            for k, s in run.data.metric_summaries.items()},
-        "tags": dict(run.data.tags),
-        "inputs": [
-            {"name": d.name, "digest": d.digest, "source": d.source, "source_type": d.source_type,
-             "context": d.context, "shape": None if d.shape is None else list(d.shape),
-             "schema": None if d.schema is None else dict(d.schema)}
-            for d in run.inputs.dataset_inputs],
-        "artifacts": [{"path": p, "digest": d, "size": s} for p, d, s in artifacts],
-    }
 
 
 def run_detail_text(run: Run, artifacts: Sequence[tuple[str, str, int]] = ()) -> str:

@@ -28,7 +28,7 @@ def test_a_runs_colour_depends_on_its_id_alone() -> None:
 
 def test_views_share_the_colour_and_the_format(tmp_path) -> None:
     import nbtrack
-    from nbtrack.server.payloads import run_summary
+    from nbtrack.render.run_json import run_summary
     from nbtrack.widgets.data import load_runs
     from nbtrack.widgets.view import Comparison
 

@@ -32,7 +32,7 @@ from ..errors import ExperimentNotFound
 from ..store import queries
 from ..store.database import Store, open_store
 from ..store.metric_downsample import downsample_series
-from . import payloads
+from ..render import run_json as payloads
 from .errors import BadRequest, NotFound, QueryTimeout
 from .paths import artifact_relpath, blob_path, ensure_regular_files, store_location
 

@@ -24,7 +24,7 @@ from jupyter_server.utils import url_path_join
 
 from . import api
 from .errors import BadRequest, QueryTimeout, classify, http_status_for, one_line
-from .payloads import jsonable
+from ..render.json_values import jsonable
 
 T = TypeVar("T")
 

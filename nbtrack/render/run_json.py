@@ -1,4 +1,5 @@
-"""nbtrack entities as the JSON the REST API sends (``labextension/src/tokens.ts`` types it).
+"""A run as JSON: the one converter, for the REST API (``labextension/src/tokens.ts`` types
+it) and ``nbtrack show --format json``.
 
 Pure functions, no I/O. Floats that JSON cannot carry are mapped: NaN to
 ``null``, infinities to the strings ``"Infinity"`` / ``"-Infinity"`` (a loss
@@ -100,6 +101,7 @@ def run_detail(
             "code": info.code,
             "previous_run_id": info.previous_run_id,
             "parent_run_id": info.parent_run_id,
+            "lifecycle_stage": info.lifecycle_stage,
             "user_id": info.user_id,
             "host": info.host,
         }

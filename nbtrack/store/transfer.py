@@ -221,9 +221,9 @@ def _import_run(conn: sqlite3.Connection, c: ImportRun) -> ImportedRun:
                      [(pk, k, v) for k, v in r.tags.items()])
     if r.metrics and conn.execute("SELECT 1 FROM metric_summaries WHERE run = ? LIMIT 1",
                                   (pk,)).fetchone() is None:
-        # Milliseconds travel as seconds through the batch insert (its unit); the half
-        # millisecond keeps the truncating cast from losing one.
-        insert_metrics(conn, [(pk, p.key, p.value, p.step, (p.timestamp + 0.5) / 1000) for p in r.metrics])
+        # Milliseconds travel as seconds through the batch insert (its unit), which rounds
+        # back to the nearest millisecond.
+        insert_metrics(conn, [(pk, p.key, p.value, p.step, p.timestamp / 1000) for p in r.metrics])
     from .commands import RecordArtifacts, RecordInput, apply
 
     for dataset in r.inputs:

@@ -195,13 +195,4 @@ def _experiment_ids(store: Store, experiment: str | Sequence[str] | None) -> lis
     if experiment is None:
         return None
     names = [experiment] if isinstance(experiment, (str, int)) else list(experiment)
-    ids = []
-    for name in names:
-        found = queries.get_experiment_by_name(store, str(name))
-        if found is not None:
-            ids.append(found.experiment_id)
-        elif str(name).isdigit():
-            ids.append(queries.get_experiment(store, str(name)).experiment_id)
-        else:
-            raise InvalidInput(f"no experiment named {name!r}; see nbtrack.search_experiments()")
-    return ids
+    return queries.experiment_ids(store, names)

@@ -353,7 +353,8 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
         conn.executemany("INSERT OR IGNORE INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled back already (see Store.write)
+            conn.execute("ROLLBACK")
         raise
     yield "SELECT id FROM temp.selected_runs"
 

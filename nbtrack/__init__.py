@@ -59,9 +59,10 @@ _EXPORTS: dict[str, str] = {
 }
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
-_SUBMODULES = ("sklearn", "pyfunc", "keras", "models")
+# ``nbtrack.autolog`` is callable too: ``nbtrack.autolog()`` turns autolog on for every library
+_SUBMODULES = ("sklearn", "pyfunc", "keras", "models", "autolog")
 
-__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "__version__",
+__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "autolog", "__version__",
                               "load_ipython_extension", "unload_ipython_extension"]
 
 

@@ -6,6 +6,7 @@ Example:
     'keras'
 """
 
+from .autolog.keras import autolog
 from .models.flavors.keras import FLAVOR_NAME, load_model, log_model, save_model
 
-__all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "log_model", "save_model"]

@@ -1,4 +1,5 @@
-"""``nbtrack.sklearn``: scikit-learn models in MLflow's format (see ``nbtrack.models.flavors.sklearn``).
+"""``nbtrack.sklearn``: scikit-learn models in MLflow's format (see ``nbtrack.models.flavors.sklearn``)
+and autolog (``nbtrack.autolog.sklearn``).
 
 Example:
     >>> import nbtrack
@@ -6,6 +7,7 @@ Example:
     'sklearn'
 """
 
+from .autolog.sklearn import autolog
 from .models.flavors.sklearn import FLAVOR_NAME, load_model, log_model, save_model
 
-__all__ = ["FLAVOR_NAME", "load_model", "log_model", "save_model"]
+__all__ = ["FLAVOR_NAME", "autolog", "load_model", "log_model", "save_model"]

@@ -45,6 +45,7 @@ class ProcessState:
         self.capture_worker: Any = None  # capture.background.BackgroundWorker, made on first use
         self.frontend_context: Any = None  # capture.frontend.FrontendContext last sent by the frontend
         self.warned: set[str] = set()  # warn_once topics already reported
+        self.autolog: Any = None  # autolog.registry.AutologRegistry: patches, options, model -> run
 
 
 STATE = ProcessState()
@@ -92,6 +93,8 @@ def reset() -> None:
     tests, or for a long-lived process that wants one."""
     from .entities import RunStatus
 
+    if STATE.autolog is not None:  # every patched class and function gets its original back
+        _quietly(STATE.autolog.revert_all)
     shutdown(run_status=RunStatus.KILLED)
     RUN_STACK.set(())
     with STATE.lock:

@@ -58,6 +58,8 @@ class PostImportFinder(importlib.abc.MetaPathFinder):
     def forget(self, flavor: str) -> None:
         for callbacks in self._callbacks.values():
             callbacks.pop(flavor, None)
+        if not any(self._callbacks.values()):
+            self.uninstall()  # nothing left to wait for: out of every import's way
 
     def uninstall(self) -> None:
         self._callbacks.clear()

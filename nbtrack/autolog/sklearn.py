@@ -42,7 +42,7 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import TrainingSession, guarded, is_open, log_bytes_to, log_metrics_to, log_params, set_tags
+from .runs import TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, set_tags
 
 FLAVOR = "sklearn"
 TRAINING_PREFIX = "training_"
@@ -131,9 +131,13 @@ def _patch_all(options: SklearnOptions) -> None:
         if options.log_post_training_metrics:
             sklearn_eval.patch_metric_functions()
         import sklearn.model_selection
+        from sklearn.model_selection import _validation
 
-        for name in WITHOUT_AUTOLOG:
-            state.patch(FLAVOR, sklearn.model_selection, name, _without_autolog)
+        # Both the public names and their module's: cross_val_score imported before autolog
+        # still calls the module's cross_validate.
+        for module in (sklearn.model_selection, _validation):
+            for name in WITHOUT_AUTOLOG:
+                state.patch(FLAVOR, module, name, _without_autolog)
 
 
 def estimator_classes() -> list[type]:
@@ -404,10 +408,9 @@ def child_runs(search: Any, results: Any, max_tuning_runs: int | None) -> list[s
     return ids
 
 
-def run_of(model: Any) -> Any:
-    """The open run ``model`` was fitted in by autolog, or None (ended, or never autologged)."""
+def fitted_in(model: Any) -> Any:
+    """The run ``model`` was fitted in by autolog (open or ended), or None."""
     try:
-        run = registry().model_runs.get(model)
+        return registry().model_runs.get(model)
     except TypeError:  # an estimator that cannot be weakly referenced or hashed
         return None
-    return run if run is not None and is_open(run) else None

@@ -114,12 +114,12 @@ def patch_metric_functions() -> None:
 def _predict_patch(original: Any) -> Any:
     @functools.wraps(original)
     def predict(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from .sklearn import run_of
+        from .sklearn import fitted_in
 
         ev = evaluations()
         if _skip(ev):
             return original(self, *args, **kwargs)
-        run = run_of(self)
+        run = fitted_in(self)
         if run is None:
             return original(self, *args, **kwargs)
         ev.enter()
@@ -140,12 +140,12 @@ def _predict_patch(original: Any) -> Any:
 def _score_patch(original: Any) -> Any:
     @functools.wraps(original)
     def score(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from .sklearn import run_of
+        from .sklearn import fitted_in
 
         ev = evaluations()
         if _skip(ev):
             return original(self, *args, **kwargs)
-        run = run_of(self)
+        run = fitted_in(self)
         ev.enter()
         try:
             value = original(self, *args, **kwargs)

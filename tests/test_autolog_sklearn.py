@@ -1,0 +1,296 @@
+"""scikit-learn autolog on real estimators and real stores: what a fit records, where it goes,
+that nothing is written after its run ended, and that it never changes what fit does."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sqlite3
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.metrics
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from test_hostile_store import read_only_mount  # noqa: F401 (a fixture: a real read-only mount)
+
+import nbtrack
+from nbtrack.autolog.sklearn import estimator_classes
+from nbtrack.entities import RunStatus
+from nbtrack.errors import InvalidInput, NbtrackWarning
+from nbtrack.tracking import fluent
+
+CLASSIFIER_METRICS = {"training_accuracy_score", "training_f1_score", "training_precision_score",
+                      "training_recall_score", "training_log_loss", "training_roc_auc", "training_score"}
+REGRESSOR_METRICS = {"training_mean_squared_error", "training_root_mean_squared_error",
+                     "training_mean_absolute_error", "training_r2_score", "training_score"}
+
+
+@pytest.fixture(autouse=True)
+def autolog_off():
+    yield
+    nbtrack.autolog(disable=True)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    return X[:200], y[:200], X[200:], y[200:]
+
+
+def pipeline() -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=0.5))])
+
+
+def rows(table: str) -> int:
+    nbtrack.flush()
+    database = fluent.store_handle().location.database
+    with sqlite3.connect(database) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_pipeline_fit_records_params_metrics_tags_and_model(data) -> None:
+    X, y, X_test, _ = data
+    nbtrack.sklearn.autolog()
+    pipe = pipeline()
+    with nbtrack.start_run() as run:
+        assert pipe.fit(X, y) is pipe
+    got = nbtrack.get_run(run.info.run_id)
+    params = got.data.params
+    assert params["clf__C"] == "0.5" and params["scale__with_mean"] == "True"
+    assert params["steps"] == str(pipe.get_params(deep=True)["steps"])
+    assert set(params) == set(pipe.get_params(deep=True))
+    assert set(got.data.metrics) == CLASSIFIER_METRICS
+    assert got.data.metrics["training_score"] == pytest.approx(pipe.score(X, y))
+    assert got.data.tags["estimator_name"] == "Pipeline"
+    assert got.data.tags["estimator_class"] == "sklearn.pipeline.Pipeline"
+    loaded = nbtrack.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    assert list(loaded.predict(X_test)) == list(pipe.predict(X_test))
+    assert [d.context for d in got.inputs.dataset_inputs] == ["train"]
+
+
+def test_a_regressor_gets_mlflows_regression_metrics(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(log_models=False)
+    with nbtrack.start_run() as run:
+        LinearRegression().fit(X, X[:, 0] * 2 + 1)
+    metrics = nbtrack.get_run(run.info.run_id).data.metrics
+    assert set(metrics) == REGRESSOR_METRICS
+    assert metrics["training_root_mean_squared_error"] == pytest.approx(metrics["training_mean_squared_error"] ** 0.5)
+
+
+def test_with_no_active_run_one_run_is_opened_for_the_outer_fit_and_ended(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(log_models=False)
+    pipeline().fit(X, y)  # the scaler's and the classifier's own fits are nested: no runs of theirs
+    runs = nbtrack.search_runs()
+    assert len(runs) == 1
+    assert runs.loc[0, "status"] == "FINISHED"
+    assert runs.loc[0, "tags.mlflow.autologging"] == "sklearn"
+    assert runs.loc[0, "tags.estimator_name"] == "Pipeline"
+    assert fluent.active_run() is None
+    cross_val_score(LogisticRegression(), X, y, cv=3)  # many fits, none of them "the" model
+    assert len(nbtrack.search_runs()) == 1
+
+
+def test_grid_search_logs_the_best_candidates_as_child_runs(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(max_tuning_runs=2, log_models=False)
+    search = GridSearchCV(LogisticRegression(), {"C": [0.01, 0.1, 1.0], "tol": [1e-3, 1e-4]}, cv=3)
+    with nbtrack.start_run() as parent:
+        search.fit(X, y)
+    runs = nbtrack.search_runs()
+    children = runs[runs["tags.mlflow.parentRunId"] == parent.info.run_id]
+    assert len(children) == 2 and set(children["status"]) == {"FINISHED"}
+    ranked = sorted(zip(search.cv_results_["rank_test_score"], search.cv_results_["mean_test_score"],
+                        search.cv_results_["params"]), key=lambda r: r[0])[:2]
+    assert sorted(children["metrics.mean_test_score"]) == sorted(score for _, score, _ in ranked)
+    assert {(c, t) for c, t in zip(children["params.C"], children["params.tol"])} == \
+        {(str(p["C"]), str(p["tol"])) for _, _, p in ranked}
+    assert set(children["params.max_iter"]) == {"100"}  # the seed estimator's other params
+    assert set(children["tags.estimator_name"]) == {"LogisticRegression"}
+    top = nbtrack.get_run(parent.info.run_id)
+    assert top.data.params["best_C"] == str(search.best_params_["C"])
+    assert top.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
+    assert "estimator" in top.data.params and "clf__C" not in top.data.params  # deep=False for a search
+    paths = [f.path for f in nbtrack.Client().list_artifacts(parent.info.run_id)]
+    assert "cv_results.csv" in paths
+
+
+def test_post_training_metrics_are_named_after_the_callers_variable(data) -> None:
+    X, y, X_test, y_test = data
+    nbtrack.sklearn.autolog(log_models=False)
+    pipe = pipeline()
+    with nbtrack.start_run() as run:
+        pipe.fit(X, y)
+        predictions = pipe.predict(X_test)
+        first = sklearn.metrics.accuracy_score(y_test, predictions)
+        sklearn.metrics.accuracy_score(y_test, predictions, normalize=True)
+        X_valid = X_test.copy()
+        sklearn.metrics.f1_score(y_test, pipe.predict(X_valid))
+        sklearn.metrics.accuracy_score(y_test[:10], pipe.predict(X_test[:10]))  # an expression, no name
+        score = pipe.score(X_test, y_test)
+    metrics = nbtrack.get_run(run.info.run_id).data.metrics
+    assert metrics["accuracy_score_X_test"] == first
+    assert "accuracy_score-2_X_test" in metrics
+    assert "f1_score_X_valid" in metrics
+    assert "accuracy_score-3_unknown_dataset" in metrics
+    assert metrics["Pipeline_score_X_test"] == score
+    assert not any(k.startswith("training_") and k not in CLASSIFIER_METRICS for k in metrics)
+    info = json.loads(_artifact_text(run.info.run_id, "metric_info.json"))
+    assert info["accuracy_score_X_test"] == "accuracy_score(y_true=y_test, y_pred=predictions)"
+    assert info["Pipeline_score_X_test"] == "Pipeline.score(X=X_test, y=y_test)"
+
+
+def _artifact_text(run_id: str, path: str) -> str:
+    from pathlib import Path
+
+    return Path(nbtrack.Client().download_artifacts(run_id, path)).read_text()
+
+
+def test_nothing_is_written_to_a_run_after_it_ended(data) -> None:
+    X, y, X_test, y_test = data
+    nbtrack.sklearn.autolog(log_models=False)
+    pipe = pipeline()
+    with nbtrack.start_run() as run:
+        pipe.fit(X, y)
+    before = {table: rows(table) for table in ("runs", "metric_history", "params", "tags", "artifacts")}
+    with pytest.warns(NbtrackWarning, match="has ended, is not logged"):
+        sklearn.metrics.accuracy_score(y_test, pipe.predict(X_test))
+    pipe.score(X_test, y_test)
+    sklearn.metrics.recall_score(y_test, pipe.predict(X_test))
+    after = {table: rows(table) for table in before}
+    assert after == before
+    assert set(nbtrack.get_run(run.info.run_id).data.metrics) == CLASSIFIER_METRICS
+    assert not any(name.startswith("_mlflow") or "nbtrack" in name for name in vars(pipe))
+
+
+def test_an_error_in_fit_ends_the_opened_run_failed_and_is_raised_unchanged(data) -> None:
+    X, y, _, _ = data
+    with pytest.raises(ValueError) as plain:
+        LogisticRegression().fit(X[:, :, None], y)  # 3-d input: sklearn's own error
+    nbtrack.sklearn.autolog()
+    with pytest.raises(ValueError) as caught:
+        LogisticRegression().fit(X[:, :, None], y)
+    assert type(caught.value) is type(plain.value) and str(caught.value) == str(plain.value)
+    assert "sklearn" in caught.traceback[-1].path.parts  # raised where sklearn raised it
+    runs = nbtrack.search_runs()
+    assert list(runs["status"]) == ["FAILED"]
+    assert fluent.active_run() is None
+
+
+class Interrupting(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        raise KeyboardInterrupt
+
+    def transform(self, X):
+        return X
+
+
+def test_an_interrupt_in_fit_ends_the_opened_run_killed(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(log_models=False)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline([("stop", Interrupting()), ("clf", LogisticRegression())]).fit(X, y)
+    assert list(nbtrack.search_runs()["status"]) == [RunStatus.KILLED.value]
+    assert fluent.active_run() is None
+
+
+def test_a_store_that_cannot_be_written_warns_once_and_fit_returns_its_object(read_only_mount, data) -> None:  # noqa: F811
+    mount, _ = read_only_mount
+    X, y, _, _ = data
+    nbtrack.set_tracking_uri(mount)
+    nbtrack.sklearn.autolog()
+    pipe = pipeline()
+    with pytest.warns(NbtrackWarning, match=r"autolog \(sklearn\) could not record.*read-only"):
+        assert pipe.fit(X, y) is pipe
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second failure is not reported again
+        model = LogisticRegression()
+        assert model.fit(X, y) is model
+    assert model.predict(X[:3]).shape == (3,)
+    assert fluent.active_run() is None
+
+
+def test_a_model_that_cannot_be_saved_warns_and_the_rest_is_recorded(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(serialization_format="skops")
+    pipe = Pipeline([("double", FunctionTransformer(lambda a: a * 2)), ("clf", LogisticRegression())])
+    with nbtrack.start_run() as run:
+        with pytest.warns(NbtrackWarning, match="skops"):
+            assert pipe.fit(X, y) is pipe
+    got = nbtrack.get_run(run.info.run_id)
+    assert set(got.data.metrics) == CLASSIFIER_METRICS and "clf__C" in got.data.params
+    assert "model" not in [f.path for f in nbtrack.Client().list_artifacts(run.info.run_id)]
+
+
+def test_exclusive_keeps_autolog_out_of_the_users_runs(data) -> None:
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(exclusive=True, log_models=False)
+    with nbtrack.start_run() as run:
+        LogisticRegression().fit(X, y)
+    assert nbtrack.get_run(run.info.run_id).data.params == {}
+    LogisticRegression().fit(X, y)
+    assert len(nbtrack.search_runs()) == 2
+
+
+def test_disable_puts_every_original_back() -> None:
+    import sklearn.model_selection
+
+    def snapshot() -> dict:
+        found = {}
+        for cls in estimator_classes():
+            for name in ("fit", "fit_transform", "fit_predict", "predict", "predict_proba", "transform",
+                         "predict_log_proba", "score"):
+                if name in cls.__dict__:
+                    raw = cls.__dict__[name]
+                    found[(cls, name)] = getattr(raw, "fn", raw)
+        for name in sklearn.metrics.__all__:
+            found[(sklearn.metrics, name)] = getattr(sklearn.metrics, name)
+        found[(sklearn.model_selection, "cross_val_score")] = sklearn.model_selection.cross_val_score
+        return found
+
+    originals = snapshot()
+    fit = LogisticRegression.fit
+    nbtrack.autolog()
+    assert LogisticRegression.fit is not fit and getattr(LogisticRegression.fit, "_nbtrack_autolog")
+    assert sklearn.metrics.accuracy_score is not originals[(sklearn.metrics, "accuracy_score")]
+    assert not hasattr(Pipeline([("clf", LogisticRegression())]), "fit_transform")  # available_if kept
+    assert inspect.signature(LogisticRegression.fit) == inspect.signature(fit)
+    nbtrack.autolog(disable=True)
+    assert LogisticRegression.fit is fit
+    assert snapshot() == originals
+    assert not any(getattr(v, "_nbtrack_autolog", False) for v in snapshot().values())
+    assert not any("nbtrack" in type(f).__module__ for f in sys.meta_path)
+
+
+def test_bad_options_are_refused_in_one_line() -> None:
+    with pytest.raises(InvalidInput, match="max_tuning_runs must be a non-negative int"):
+        nbtrack.sklearn.autolog(max_tuning_runs=-1)
+
+
+@pytest.mark.slow
+def test_autolog_patches_scikit_learn_when_it_is_imported_later() -> None:
+    from conftest import run_python
+
+    code = (
+        "import sys, tempfile, nbtrack\n"
+        "nbtrack.set_tracking_uri(tempfile.mkdtemp())\n"
+        "applied = nbtrack.autolog()\n"
+        "assert 'sklearn' in applied and 'sklearn' not in sys.modules, sys.modules.keys()\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "assert getattr(LogisticRegression.fit, '_nbtrack_autolog', False)\n"
+        "LogisticRegression().fit([[0.0], [1.0], [0.2], [0.9]], [0, 1, 0, 1])\n"
+        "runs = nbtrack.search_runs()\n"
+        "print(len(runs), runs.loc[0, 'tags.estimator_name'], 'keras' in sys.modules)\n"
+    )
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "LogisticRegression", "False"]

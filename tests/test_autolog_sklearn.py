@@ -294,3 +294,41 @@ def test_autolog_patches_scikit_learn_when_it_is_imported_later() -> None:
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "LogisticRegression", "False"]
+
+
+@pytest.fixture
+def ip():
+    from kernel_support import tracking_shell
+
+    shell = tracking_shell()
+    yield shell
+    shell.reraise = True
+    if "nbtrack" in shell.extension_manager.loaded:
+        shell.run_line_magic("unload_ext", "nbtrack")
+
+
+@pytest.mark.slow
+def test_a_track_cell_that_fits_records_everything_without_a_log_call(ip, data) -> None:
+    X, y, X_test, y_test = data
+    ip.user_ns.update(X=X, y=y, X_test=X_test, y_test=y_test)
+    ip.run_cell("import nbtrack\nnbtrack.autolog()\n"
+                "from sklearn.pipeline import make_pipeline\n"
+                "from sklearn.preprocessing import StandardScaler\n"
+                "from sklearn.linear_model import LogisticRegression\n"
+                "from sklearn.metrics import accuracy_score\n")
+    summary = ip.run_cell("%%track fit-in-a-cell\n"
+                          "pipe = make_pipeline(StandardScaler(), LogisticRegression(C=2.0))\n"
+                          "pipe.fit(X, y)\n"
+                          "accuracy_score(y_test, pipe.predict(X_test))\n").result
+    run = nbtrack.get_run(summary.run_id)
+    assert run.info.status is RunStatus.FINISHED and run.info.run_name == "fit-in-a-cell"
+    assert run.data.params["logisticregression__C"] == "2.0"
+    assert set(run.data.metrics) == CLASSIFIER_METRICS | {"accuracy_score_X_test"}
+    assert run.data.tags["estimator_name"] == "Pipeline"
+    assert "model" in [f.path for f in nbtrack.Client().list_artifacts(summary.run_id)]
+    assert len(nbtrack.search_runs()) == 1  # the cell's run, no managed run beside it
+    # The next cell is not tracked: its evaluation of the same model writes nothing anywhere.
+    before = {table: rows(table) for table in ("runs", "metric_history", "params", "artifacts")}
+    with pytest.warns(NbtrackWarning, match="has ended"):
+        ip.run_cell("accuracy_score(y_test, pipe.predict(X_test))\npipe.score(X_test, y_test)\n")
+    assert {table: rows(table) for table in before} == before

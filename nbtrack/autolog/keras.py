@@ -33,7 +33,8 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, report_failure
+from .runs import (TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data,
+                   report_failure)
 
 FLAVOR = "keras"
 UNLOGGED = ("self", "x", "y", "callbacks", "validation_data", "verbose")
@@ -175,12 +176,10 @@ def _before_fit(original: Any, model: Any, args: tuple, kwargs: dict, options: K
     log_params(params, FLAVOR, options.silent)
     if options.log_datasets:
         with guarded(FLAVOR, options.silent):
-            from ..tracking.inputs import log_input
-
             if bound.get("x") is not None:
-                log_input(bound["x"], name="dataset", context="train")
+                log_training_data(bound["x"], "train")
             if isinstance(bound.get("validation_data"), tuple):
-                log_input(bound["validation_data"][0], name="dataset", context="eval")
+                log_training_data(bound["validation_data"][0], "eval")
     # A copy of the user's list: the list they passed is theirs (MLflow appends to it).
     callbacks = list(bound.get("callbacks") or ()) + [_callback(options, run)]
     if len(args) > 5:

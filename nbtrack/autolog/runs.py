@@ -197,3 +197,15 @@ def log_bytes_to(run: Any, data: bytes, artifact_file: str) -> None:
     destination = blobs.normalize_artifact_path(None, artifact_file)
     digest, size = run.store.put_bytes(data)
     run.submit(RecordArtifacts(run.pk, (ArtifactEntry(destination, digest, size),), now_ms()))
+
+
+def log_training_data(data: Any, context: str) -> None:
+    """Fingerprint ``data`` as an input of the active run when it is a kind nbtrack fingerprints
+    (DataFrame, Series, ndarray, list); other kinds (sparse matrices, generators, tensors)
+    are skipped without a word, as MLflow skips unrecognised dataset types."""
+    kind = type(data).__module__.split(".")[0]
+    if kind not in ("pandas", "numpy") and not isinstance(data, (list, tuple)):
+        return
+    from ..tracking.inputs import log_input
+
+    log_input(data, name="dataset", context=context)

@@ -42,7 +42,8 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, set_tags
+from .runs import (TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data,
+                   set_tags)
 
 FLAVOR = "sklearn"
 TRAINING_PREFIX = "training_"
@@ -224,9 +225,7 @@ def _before_fit(original: Any, estimator: Any, args: tuple, kwargs: dict,
     set_tags(estimator_tags(estimator))
     if options.log_datasets and X is not None:
         with guarded(FLAVOR, options.silent):
-            from ..tracking.inputs import log_input
-
-            log_input(X, name="dataset", context="train")
+            log_training_data(X, "train")
     return _Training(_copied(X), _copied(y), sample_weight)
 
 
@@ -396,10 +395,11 @@ def child_runs(search: Any, results: Any, max_tuning_runs: int | None) -> list[s
         (c for c in results.columns if c.startswith("rank_test_")), None)
     rows = results if max_tuning_runs is None or rank is None else results.nsmallest(max_tuning_runs, rank)
     parent = fluent.active_run()
+    experiment = parent.info.experiment_id  # a %%track -e cell's experiment, not the default
     ids = []
     for _, row in rows.iterrows():
         tags = {"mlflow.parentRunId": parent.run_id, "mlflow.autologging": FLAVOR, **estimator_tags(seed)}
-        with fluent.start_run(nested=True, tags=tags) as child:
+        with fluent.start_run(experiment_id=experiment, nested=True, tags=tags) as child:
             log_params({**base_params, **row.get("params", {})}, FLAVOR, True)
             log_metrics_to(child, {k: v for k, v in row.items()
                                    if not str(k).startswith(("param", "split"))

@@ -77,7 +77,7 @@ def test_a_pipeline_fit_records_params_metrics_tags_and_model(data) -> None:
 
 
 def test_a_regressor_gets_mlflows_regression_metrics(data) -> None:
-    X, y, _, _ = data
+    X = data[0]
     nbtrack.sklearn.autolog(log_models=False)
     with nbtrack.start_run() as run:
         LinearRegression().fit(X, X[:, 0] * 2 + 1)
@@ -223,9 +223,8 @@ def test_a_model_that_cannot_be_saved_warns_and_the_rest_is_recorded(data) -> No
     X, y, _, _ = data
     nbtrack.sklearn.autolog(serialization_format="skops")
     pipe = Pipeline([("double", FunctionTransformer(lambda a: a * 2)), ("clf", LogisticRegression())])
-    with nbtrack.start_run() as run:
-        with pytest.warns(NbtrackWarning, match="skops"):
-            assert pipe.fit(X, y) is pipe
+    with nbtrack.start_run() as run, pytest.warns(NbtrackWarning, match="skops"):
+        assert pipe.fit(X, y) is pipe
     got = nbtrack.get_run(run.info.run_id)
     assert set(got.data.metrics) == CLASSIFIER_METRICS and "clf__C" in got.data.params
     assert "model" not in [f.path for f in nbtrack.Client().list_artifacts(run.info.run_id)]
@@ -260,7 +259,7 @@ def test_disable_puts_every_original_back() -> None:
     originals = snapshot()
     fit = LogisticRegression.fit
     nbtrack.autolog()
-    assert LogisticRegression.fit is not fit and getattr(LogisticRegression.fit, "_nbtrack_autolog")
+    assert LogisticRegression.fit is not fit and LogisticRegression.fit._nbtrack_autolog
     assert sklearn.metrics.accuracy_score is not originals[(sklearn.metrics, "accuracy_score")]
     assert not hasattr(Pipeline([("clf", LogisticRegression())]), "fit_transform")  # available_if kept
     assert inspect.signature(LogisticRegression.fit) == inspect.signature(fit)

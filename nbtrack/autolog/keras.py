@@ -33,8 +33,15 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import (TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data,
-                   report_failure)
+from .runs import (
+    TrainingSession,
+    guarded,
+    log_bytes_to,
+    log_metrics_to,
+    log_params,
+    log_training_data,
+    report_failure,
+)
 
 FLAVOR = "keras"
 UNLOGGED = ("self", "x", "y", "callbacks", "validation_data", "verbose")

@@ -17,7 +17,8 @@ active while it runs (see ``autolog.runs``):
 - the training data's fingerprint (``log_datasets``);
 - for ``GridSearchCV`` / ``RandomizedSearchCV``: ``best_*`` params, ``best_cv_score``,
   the ``best_estimator`` model, ``cv_results.csv``, and one child run (tag
-  ``mlflow.parentRunId``) for each of the best ``max_tuning_runs`` candidates.
+  ``mlflow.parentRunId``) for each of the best ``max_tuning_runs`` candidates
+  (``autolog.sklearn_search``).
 
 Like MLflow, every class of ``sklearn.utils.all_estimators()`` is patched, except
 preprocessing, imputation, feature extraction/selection and ``ColumnTransformer`` (they
@@ -42,8 +43,7 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import (TrainingSession, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data,
-                   set_tags)
+from .runs import TrainingSession, guarded, log_metrics_to, log_params, log_training_data, set_tags
 
 FLAVOR = "sklearn"
 TRAINING_PREFIX = "training_"
@@ -267,10 +267,12 @@ def _after_fit(estimator: Any, training: _Training, options: SklearnOptions, run
     if options.log_models:
         with guarded(FLAVOR, options.silent):
             example, signature = _example_and_signature(estimator, training.X, options)
-            _log_model(estimator, "model", example, signature, options, options.registered_model_name)
+            log_model(estimator, "model", example, signature, options, options.registered_model_name)
     if is_search(estimator):
+        from .sklearn_search import log_search
+
         with guarded(FLAVOR, options.silent):
-            _log_search(estimator, options, run, example, signature)
+            log_search(estimator, options, run, example, signature)
     if options.log_post_training_metrics:
         with guarded(FLAVOR, options.silent):
             registry().model_runs[estimator] = run
@@ -295,9 +297,12 @@ def training_metrics(estimator: Any, training: _Training, pos_label: Any = None)
     if base.is_classifier(estimator):
         predicted = estimator.predict(X)
         average = "weighted" if pos_label is None else "binary"
-        for name in ("precision_score", "recall_score", "f1_score"):
-            add(name, getattr(metrics, name), y, predicted, pos_label=pos_label, average=average,
-                sample_weight=weight)
+        try:  # one pass gives what precision_score, recall_score and f1_score each compute
+            scores = metrics.precision_recall_fscore_support(
+                y, predicted, pos_label=pos_label, average=average, sample_weight=weight)
+            out.update(zip((p + "precision_score", p + "recall_score", p + "f1_score"), scores[:3]))
+        except Exception:
+            pass
         add("accuracy_score", metrics.accuracy_score, y, predicted, normalize=True, sample_weight=weight)
         if hasattr(estimator, "predict_proba"):
             try:
@@ -347,7 +352,7 @@ def _example_and_signature(estimator: Any, X: Any, options: SklearnOptions) -> t
     return (example if options.log_input_examples else None), signature
 
 
-def _log_model(model: Any, name: str, example: Any, signature: Any, options: SklearnOptions,
+def log_model(model: Any, name: str, example: Any, signature: Any, options: SklearnOptions,
                registered_model_name: str | None) -> None:
     import warnings
 
@@ -359,53 +364,6 @@ def _log_model(model: Any, name: str, example: Any, signature: Any, options: Skl
         log_model(model, name=name, input_example=example, signature=signature,
                   serialization_format=options.serialization_format,
                   registered_model_name=registered_model_name)
-
-
-def _log_search(search: Any, options: SklearnOptions, run: Any, example: Any, signature: Any) -> None:
-    """A parameter search's results: best params and score, the best estimator, cv_results_ as
-    a CSV, and child runs for the best ``max_tuning_runs`` candidates."""
-    if options.log_models and hasattr(search, "best_estimator_"):
-        with guarded(FLAVOR, options.silent):
-            _log_model(search.best_estimator_, "best_estimator", example, signature, options, None)
-    if hasattr(search, "best_score_"):
-        log_metrics_to(run, {"best_cv_score": search.best_score_})
-    if hasattr(search, "best_params_"):
-        log_params({f"best_{k}": v for k, v in search.best_params_.items()}, FLAVOR, options.silent)
-    if hasattr(search, "cv_results_"):
-        import pandas as pd
-
-        results = pd.DataFrame.from_dict(search.cv_results_)
-        with guarded(FLAVOR, options.silent):
-            child_runs(search, results, options.max_tuning_runs)
-        log_bytes_to(run, results.to_csv(index=False).encode(), "cv_results.csv")
-
-
-def child_runs(search: Any, results: Any, max_tuning_runs: int | None) -> list[str]:
-    """One finished child run per candidate among the best ``max_tuning_runs`` (all when None),
-    rebuilt from ``cv_results_`` as MLflow does: the seed estimator's params with the
-    candidate's, and every aggregate column (``mean_test_score``, ``rank_test_score``,
-    ``mean_fit_time``...) as a metric. Returns the child run ids, best first."""
-    import numbers
-
-    from ..tracking import fluent
-
-    seed = search.estimator
-    base_params = seed.get_params(deep=not is_search(seed))
-    rank = "rank_test_score" if "rank_test_score" in results.columns else next(
-        (c for c in results.columns if c.startswith("rank_test_")), None)
-    rows = results if max_tuning_runs is None or rank is None else results.nsmallest(max_tuning_runs, rank)
-    parent = fluent.active_run()
-    experiment = parent.info.experiment_id  # a %%track -e cell's experiment, not the default
-    ids = []
-    for _, row in rows.iterrows():
-        tags = {"mlflow.parentRunId": parent.run_id, "mlflow.autologging": FLAVOR, **estimator_tags(seed)}
-        with fluent.start_run(experiment_id=experiment, nested=True, tags=tags) as child:
-            log_params({**base_params, **row.get("params", {})}, FLAVOR, True)
-            log_metrics_to(child, {k: v for k, v in row.items()
-                                   if not str(k).startswith(("param", "split"))
-                                   and isinstance(v, numbers.Number)})
-            ids.append(child.run_id)
-    return ids
 
 
 def fitted_in(model: Any) -> Any:

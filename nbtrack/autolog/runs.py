@@ -114,7 +114,7 @@ def is_open(run: Any) -> bool:
     run after it ended (the trap of MLflow #7814)."""
     from ..state import STATE
 
-    return not run._ended and STATE.open_runs.get(run.run_id) is run
+    return STATE.open_runs.get(run.run_id) is run  # an ended run leaves open_runs
 
 
 # --- values as MLflow's autologging client sends them --------------------------------------

@@ -230,6 +230,21 @@ def test_a_model_that_cannot_be_saved_warns_and_the_rest_is_recorded(data) -> No
     assert "model" not in [f.path for f in nbtrack.Client().list_artifacts(run.info.run_id)]
 
 
+def test_a_transformer_without_predict_is_logged_without_a_warning(data) -> None:
+    from sklearn.decomposition import PCA
+
+    X = data[0]
+    nbtrack.sklearn.autolog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NbtrackWarning)
+        with nbtrack.start_run() as run:
+            pca = PCA(n_components=2).fit(X)
+    got = nbtrack.get_run(run.info.run_id)
+    assert got.data.params["n_components"] == "2" and got.data.tags["estimator_name"] == "PCA"
+    loaded = nbtrack.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert np.allclose(loaded.predict(X[:3]), pca.transform(X[:3]))
+
+
 def test_exclusive_keeps_autolog_out_of_the_users_runs(data) -> None:
     X, y, _, _ = data
     nbtrack.sklearn.autolog(exclusive=True, log_models=False)

@@ -353,17 +353,20 @@ def _example_and_signature(estimator: Any, X: Any, options: SklearnOptions) -> t
 
 
 def log_model(model: Any, name: str, example: Any, signature: Any, options: SklearnOptions,
-               registered_model_name: str | None) -> None:
+              registered_model_name: str | None) -> None:
+    """Log ``model`` through nbtrack's sklearn flavor; a model with no ``predict`` (PCA, a
+    pipeline of transformers) is served by its ``transform``, as MLflow's pyfunc would."""
     import warnings
 
-    from ..models.flavors.sklearn import PICKLE_WARNING, log_model
+    from ..models.flavors import sklearn as flavor
 
+    method = "predict" if hasattr(model, "predict") else "transform"
     with warnings.catch_warnings():
         # the format is autolog's documented default (MLflow's), not a choice made at this call
-        warnings.filterwarnings("ignore", message=PICKLE_WARNING[:60], category=UserWarning)
-        log_model(model, name=name, input_example=example, signature=signature,
-                  serialization_format=options.serialization_format,
-                  registered_model_name=registered_model_name)
+        warnings.filterwarnings("ignore", message=flavor.PICKLE_WARNING[:60], category=UserWarning)
+        flavor.log_model(model, name=name, input_example=example, signature=signature,
+                         serialization_format=options.serialization_format,
+                         registered_model_name=registered_model_name, pyfunc_predict_fn=method)
 
 
 def fitted_in(model: Any) -> Any:

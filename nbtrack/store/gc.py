@@ -16,6 +16,7 @@ from ..paths import StoreLocation
 from . import artifacts as blobs
 from .commands import ForgetBlobs, PurgeRuns
 from .database import open_store
+from .registry import DELETED_STAGE
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,12 @@ def collect_garbage(location: StoreLocation, *, dry_run: bool = False) -> GcRepo
         raise NoStore(f"no nbtrack store at {location.database}; nothing to collect")
     store = open_store(location)
     try:
-        deleted = [r[0] for r in store.conn.execute("SELECT id FROM runs WHERE lifecycle_stage = 'deleted'")]
+        # A run deleted before registered versions were guarded (or by another tool) keeps its
+        # rows and files while a live version still loads from them.
+        deleted = [r[0] for r in store.conn.execute(
+            "SELECT id FROM runs WHERE lifecycle_stage = 'deleted' AND run_id NOT IN "
+            "(SELECT run_id FROM model_versions WHERE run_id IS NOT NULL AND current_stage != ?)",
+            (DELETED_STAGE,))]
         if not dry_run and deleted:
             store.execute(PurgeRuns(tuple(deleted)))
         orphans = blobs.unreferenced_blobs(store)

@@ -34,6 +34,26 @@ BUSY_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 
 
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """``begin`` … COMMIT, or ROLLBACK if the block raises.
+
+    Plain ``BEGIN`` suits a connection's private temp tables (read-only stores allow
+    those too); writers to the store use ``BEGIN IMMEDIATE`` through ``Store.write``.
+    """
+    conn.execute(begin)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite has already rolled back after some errors ("database is locked" inside a
+        # statement, a full disk): a second ROLLBACK would raise "no transaction is active"
+        # and hide the error that matters, which is retryable.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class Store:
     """An open store: one SQLite connection plus the artifact folder.
 
@@ -72,19 +92,8 @@ class Store:
         deadlock-prone upgrade from a read lock); rolled back if the block raises."""
         if self.readonly:
             raise StoreError(f"{self.location.database} was opened read-only")
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                # SQLite has already rolled back after some errors ("database is locked" inside
-                # a statement, a full disk): a second ROLLBACK would raise "no transaction is
-                # active" and hide the error that matters, which is retryable.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self.conn, "BEGIN IMMEDIATE") as conn:
+            yield conn
 
     def write_retrying(self, work: Callable[[sqlite3.Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, retrying while other writers hold the lock.

@@ -28,7 +28,7 @@ from ..entities import (
 )
 from ..errors import ExperimentNotFound, InvalidInput, RunNotFound
 from .commands import ArtifactEntry
-from .database import Store
+from .database import Store, transaction
 from .filters import compile_filter, compile_order_by
 
 RUN_COLUMNS = (
@@ -347,15 +347,9 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
     """
     conn = store.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS selected_runs (id INTEGER PRIMARY KEY)")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM temp.selected_runs")
         conn.executemany("INSERT OR IGNORE INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite may have rolled back already (see Store.write)
-            conn.execute("ROLLBACK")
-        raise
     yield "SELECT id FROM temp.selected_runs"
 
 

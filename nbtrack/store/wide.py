@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import ViewType
 from ..errors import InvalidInput
-from .database import Store
+from .database import Store, transaction
 from .queries import SELECTABLE, search_sql
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,19 +90,13 @@ def _selection(store: Store, pks: Sequence[int] | None, *search: Any) -> Iterato
     conn = store.conn
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_SELECTION.split('.')[1]} "
                  "(pos INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {_SELECTION}")
         if pks is None:
             sql, args = search_sql("runs.id", *search)
             conn.execute(f"INSERT INTO {_SELECTION} (id) {sql}", args)
         else:
             conn.executemany(f"INSERT INTO {_SELECTION} (id) VALUES (?)", ((pk,) for pk in pks))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     yield
 
 

@@ -132,7 +132,8 @@ class TrackMagics(Magics):
         displayhook = self.shell.displayhook
         outer_result = getattr(displayhook, "exec_result", None)
         try:
-            result = self.shell.run_cell(cell, store_history=False)
+            with recording.copying_outputs(tracking):
+                result = self.shell.run_cell(cell, store_history=False)
             error = result.error_before_exec or result.error_in_exec
         except BaseException as exc:  # a shell that re-raises, or Ctrl-C outside the user's code
             raised = error = exc

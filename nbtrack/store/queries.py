@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..entities import (
     DatasetInput, Experiment, FileInfo, Metric, MetricSummary, Run, RunData, RunError, RunInfo,
@@ -152,89 +152,83 @@ def _experiment_int(experiment_id: str | int) -> int:
         raise InvalidInput(f"experiment id {experiment_id!r} is not a number; ids look like '1'") from None
 
 
-def _where(
-    filter_string: str | None,
-    experiment_ids: Sequence[str] | None,
-    view_type: ViewType | str,
-) -> tuple[str, list[object]]:
-    sql, args = compile_filter(filter_string)
-    clauses = [sql]
-    view = ViewType(view_type)
-    if view is ViewType.ACTIVE_ONLY:
-        clauses.append("runs.lifecycle_stage = 'active'")
-    elif view is ViewType.DELETED_ONLY:
-        clauses.append("runs.lifecycle_stage = 'deleted'")
-    if experiment_ids:
-        ids = [_experiment_int(e) for e in experiment_ids]
-        clauses.append(f"runs.experiment_id IN ({', '.join('?' * len(ids))})")
-        args = args + ids
-    return " AND ".join(clauses), args
+@dataclass(frozen=True)
+class RunQuery:
+    """What a run search asks for: the one parameter list that every search function shares.
+
+    Example:
+        >>> RunQuery("metrics.acc > 0.9", max_results=10).where()[1]  # every user value a parameter
+        ['acc', 0.9]
+    """
+
+    filter_string: str | None = None
+    experiment_ids: Sequence[str] | None = None
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY
+    order_by: Sequence[str] | None = None
+    max_results: int | None = None
+    offset: int = 0
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause (filter, lifecycle view, experiments) and its parameters."""
+        sql, args = compile_filter(self.filter_string)
+        clauses = [sql]
+        view = ViewType(self.view_type)
+        if view is ViewType.ACTIVE_ONLY:
+            clauses.append("runs.lifecycle_stage = 'active'")
+        elif view is ViewType.DELETED_ONLY:
+            clauses.append("runs.lifecycle_stage = 'deleted'")
+        if self.experiment_ids:
+            ids = [_experiment_int(e) for e in self.experiment_ids]
+            clauses.append(f"runs.experiment_id IN ({', '.join('?' * len(ids))})")
+            args = args + ids
+        return " AND ".join(clauses), args
 
 
-def select_run_pks(
-    store: Store,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> list[int]:
-    """Row keys of the runs a search matches, in order."""
-    rows = select_runs(store, ("id",), filter_string, experiment_ids, view_type, order_by, max_results, offset)
-    return [row[0] for row in rows]
+def select_run_pks(store: Store, filter_string: str | RunQuery | None = None,
+                   experiment_ids: Sequence[str] | None = None, **options: Any) -> list[int]:
+    """Row keys of the runs a search matches, in order: a ``RunQuery``, or its fields.
+
+    Example:
+        >>> select_run_pks(store, "params.alpha = '1'", max_results=5)  # doctest: +SKIP
+    """
+    query = (filter_string if isinstance(filter_string, RunQuery)
+             else RunQuery(filter_string, experiment_ids, **options))
+    return [row[0] for row in select_runs(store, ("id",), query)]
 
 
 # Columns select_runs may return; only these names reach SQL (callers pass names, not SQL).
 SELECTABLE = frozenset(c.strip().removeprefix("runs.") for c in RUN_COLUMNS.split(","))
 
 
-def select_runs(
-    store: Store,
-    columns: Sequence[str],
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> list[tuple]:
-    """``columns`` of the runs a search matches, in order (inside ``store/``: callers above
-    it get named records from ``run_table``, ``runs_by_pk`` or ``wide.wide_runs``)."""
+def check_selectable(columns: Sequence[str]) -> None:
     unknown = set(columns) - SELECTABLE
     if unknown:
         raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
-    selected = ", ".join(f"runs.{name}" for name in columns)
-    sql, args = search_sql(selected, filter_string, experiment_ids, view_type, order_by, max_results, offset)
+
+
+def select_runs(store: Store, columns: Sequence[str], query: RunQuery) -> list[tuple]:
+    """``columns`` of the runs a search matches, in order (inside ``store/``: callers above
+    it get named records from ``run_table``, ``runs_by_pk`` or ``wide.wide_runs``)."""
+    check_selectable(columns)
+    sql, args = search_sql(", ".join(f"runs.{name}" for name in columns), query)
     return store.conn.execute(sql, args).fetchall()
 
 
-def search_sql(
-    selected: str,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> tuple[str, list[object]]:
+def search_sql(selected: str, query: RunQuery) -> tuple[str, list[object]]:
     """The one place a search becomes SQL: ``SELECT <selected> FROM runs WHERE ... ORDER BY ...
     LIMIT ? OFFSET ?`` with every user value a parameter. ``selected`` is nbtrack's own text."""
-    where, args = _where(filter_string, experiment_ids, view_type)
-    order_sql, order_args = compile_order_by(order_by)
+    where, args = query.where()
+    order_sql, order_args = compile_order_by(list(query.order_by) if query.order_by else None)
     order = f"{order_sql}, {_DEFAULT_ORDER}" if order_sql else _DEFAULT_ORDER
-    limit = -1 if max_results is None else int(max_results)
+    limit = -1 if query.max_results is None else int(query.max_results)
     return (f"SELECT {selected} FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*args, *order_args, limit, int(offset)])
+            [*args, *order_args, limit, int(query.offset)])
 
 
-def count_runs(
-    store: Store,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-) -> int:
-    where, args = _where(filter_string, experiment_ids, view_type)
+def count_runs(store: Store, filter_string: str | None = None,
+               experiment_ids: Sequence[str] | None = None, **options: Any) -> int:
+    """How many runs match (order, limit and offset do not count)."""
+    where, args = RunQuery(filter_string, experiment_ids, **options).where()
     return int(store.conn.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()[0])
 
 

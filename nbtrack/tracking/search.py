@@ -54,12 +54,12 @@ def search_runs(
     if not ids and not search_all_experiments:
         experiment = queries.get_experiment_by_name(store, current_experiment_name())
         ids = [experiment.experiment_id] if experiment else ["-1"]
-    query = (filter_string, ids or None, run_view_type, order_by, max_results)
+    query = queries.RunQuery(filter_string, ids or None, run_view_type, order_by, max_results)
     if output_format == "list":
-        return queries.runs_by_pk(store, queries.select_run_pks(store, *query))
+        return queries.runs_by_pk(store, queries.select_run_pks(store, query))
     if output_format != "pandas":
         raise InvalidInput(f"output_format is 'pandas' or 'list'; got {output_format!r}")
-    return _dataframe(wide_runs(store, _ATTRIBUTES, *query))
+    return _dataframe(wide_runs(store, _ATTRIBUTES, query))
 
 
 # The runs columns the DataFrame shows, in select order; "id" first, for alignment.

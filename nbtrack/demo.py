@@ -13,55 +13,18 @@ Example:
 
 from __future__ import annotations
 
-import random
 import time
 import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import nbtrack
+from nbtrack.demo_data import Reviews, make_reviews
 
 EXPERIMENT = "sentiment-demo"
 MODEL_NAME = "customer-sentiment"
 REVIEWS_TO_SCORE = ["love this dress, perfect fit and lovely fabric",
                     "cheap fabric, it ripped after one wash, returning it"]
-
-_GOOD = ("love", "perfect", "lovely", "great", "comfortable", "flattering", "soft", "beautiful",
-         "recommend", "gorgeous", "happy", "cute")
-_BAD = ("cheap", "ripped", "returning", "disappointed", "itchy", "poor", "awful", "tight",
-        "faded", "broke", "refund", "boring")
-_NEUTRAL = ("dress", "fit", "fabric", "size", "color", "wash", "sleeves", "order", "shipping",
-            "top", "jeans", "length", "waist", "it", "the", "was", "and", "after", "this", "my")
-
-
-class Reviews(NamedTuple):
-    train_text: list[str]
-    train_label: list[int]
-    test_text: list[str]
-    test_label: list[int]
-
-
-def make_reviews(n: int = 3000, seed: int = 0) -> Reviews:
-    """Short reviews labelled 1 (positive) or 0, with mixed and mislabelled ones so models differ.
-
-    Example:
-        >>> len(make_reviews(100).train_text)
-        75
-    """
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for _ in range(n):
-        label = rng.random() < 0.5
-        strong, weak = (_GOOD, _BAD) if label else (_BAD, _GOOD)
-        words = rng.choices(_NEUTRAL, k=rng.randint(4, 9)) + rng.choices(strong, k=rng.randint(1, 2))
-        if rng.random() < 0.35:  # a mixed review: the minority opinion appears too
-            words += rng.choices(weak, k=1)
-        rng.shuffle(words)
-        texts.append(" ".join(words))
-        labels.append(int(label) if rng.random() > 0.05 else int(not label))  # 5 % label noise
-    cut = n * 3 // 4
-    return Reviews(texts[:cut], labels[:cut], texts[cut:], labels[cut:])
-
 
 def _candidates() -> dict[str, object]:
     from sklearn.feature_extraction.text import TfidfVectorizer

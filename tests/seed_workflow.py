@@ -6,9 +6,9 @@ venv, and with only its two MLflow imports changed to nbtrack's. It prints one J
 that says what the workflow saw, and the test compares the two.
 """
 
+import importlib.util
 import json
 import os
-import random
 import sys
 import tempfile
 import warnings
@@ -21,27 +21,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_pipeline
 
-GOOD = "love perfect lovely great comfortable flattering soft beautiful recommend gorgeous".split()
-BAD = "cheap ripped returning disappointed itchy poor awful tight faded refund".split()
-NEUTRAL = "dress fit fabric size color wash sleeves order shipping top jeans length it the was".split()
-
-
-def reviews(n=1200, seed=0):
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for _ in range(n):
-        label = rng.random() < 0.5
-        strong, weak = (GOOD, BAD) if label else (BAD, GOOD)
-        words = rng.choices(NEUTRAL, k=rng.randint(4, 8)) + rng.choices(strong, k=rng.randint(1, 2))
-        if rng.random() < 0.35:
-            words += rng.choices(weak, k=1)
-        rng.shuffle(words)
-        texts.append(" ".join(words))
-        labels.append(int(label) if rng.random() > 0.05 else int(not label))
-    return texts[:900], labels[:900], texts[900:], labels[900:]
-
-
-X_train, y_train, X_test, y_test = reviews()
+# The demo's reviews, loaded by path: this environment need not have nbtrack installed.
+_spec = importlib.util.spec_from_file_location(
+    "demo_data", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "nbtrack", "demo_data.py"))
+demo_data = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(demo_data)
+X_train, y_train, X_test, y_test = demo_data.make_reviews(1200)
 mlflow.set_tracking_uri(sys.argv[1])
 mlflow.set_experiment("customer-sentiment")
 mlflow.sklearn.autolog(log_model_signatures=False, silent=True)  # text input: no column schema

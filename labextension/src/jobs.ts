@@ -224,10 +224,10 @@ export class JobsList {
       const item = el(
         'div',
         { class: `nbtrack-Job nbtrack-Job-${job.state}`, 'data-job-id': job.job_id, 'data-state': job.state },
-        el('div', { class: 'nbtrack-JobHead', title: `${job.label} (run ${shortId(job.run_id)})` },
+        el('div', { class: 'nbtrack-JobHead' },
           el('span', { class: 'nbtrack-JobState' }, job.state),
-          el('span', { class: 'nbtrack-JobLabel' }, `${job.label}`),
-          el('span', { class: 'nbtrack-Muted' }, elapsed ? ` ${elapsed}` : ''))
+          el('span', { class: 'nbtrack-Muted' }, elapsed)),
+        el('div', { class: 'nbtrack-JobLabel', title: `${job.label} (from run ${job.run_id})` }, job.label)
       );
       const result = outcome(job, this.openRun);
       if (result) {

@@ -92,9 +92,9 @@ export class RunsPanel extends Widget {
       this._list,
       el('div', { class: 'nbtrack-Footer' }, this._more, this._compare),
       this._jobs.node,
+      this._models.node,
       this._actions,
-      this._detail,
-      this._models.node
+      this._detail
     );
     this._updateCompare();
   }

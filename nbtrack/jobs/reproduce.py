@@ -123,12 +123,15 @@ def _reproduce_job(handle: Any, original: Run, tolerance: float, timeout: float 
         raise InvalidInput(f"the notebook of run {original.info.run_id} is gone ({notebook}); "
                            "restore it to reproduce the execution")
     parameters = json.loads(tags.get("nbtrack.job.parameters", "{}"))
-    result = run_notebook(notebook, parameters, kernel_name=tags.get("nbtrack.job.kernel"), timeout=timeout,
-                          location=handle.location,
-                          run_name=f"reproduce {original.info.run_name}"[:250],
-                          tags={REPRODUCES_TAG: original.info.run_id})
     from ..store import queries
 
+    # The reproduction sits beside the original, in its experiment.
+    experiment = next((e.name for e in queries.list_experiments(handle.read())
+                       if e.experiment_id == original.info.experiment_id), None)
+    result = run_notebook(notebook, parameters, kernel_name=tags.get("nbtrack.job.kernel"), timeout=timeout,
+                          location=handle.location, experiment=experiment,
+                          run_name=f"reproduce {original.info.run_name}"[:250],
+                          tags={REPRODUCES_TAG: original.info.run_id})
     new = queries.get_run(handle.read(), result.run_id)
     return _record(handle, original, new, tolerance, (), (), result.error)
 

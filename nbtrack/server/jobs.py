@@ -221,7 +221,7 @@ def start_reproduce(board: JobBoard, root: str, store: str, run_id: str) -> Job:
             "error": found.error,
         }
 
-    return board.start("reproduce", store, run_id, "reproduce", work)
+    return board.start("reproduce", store, run_id, f"reproduce {run.info.run_name}", work)
 
 
 def _notebook_of(root: str, run: Run) -> tuple[Path | None, dict[str, Any]]:

@@ -44,8 +44,9 @@ export async function renderRunActions(
   }
   const start = async (path: string, body: unknown) => {
     try {
-      const job = await postAPI<IJob>(path, { store }, body);
-      say(`Started: ${job.label}`, 'info');
+      // The job shows under Jobs, with its state and then its outcome.
+      await postAPI<IJob>(path, { store }, body);
+      notice.hidden = true;
       options.changed();
     } catch (error) {
       say(errorText(error), 'error');

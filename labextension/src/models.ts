@@ -180,7 +180,8 @@ export class ModelsSection {
     // Actions: an alias (set, or moved here from another version) and the stage.
     const alias = el('input', {
       class: 'jp-mod-styled nbtrack-AliasInput',
-      placeholder: 'alias, e.g. champion',
+      placeholder: 'alias',
+      title: 'An alias to point at this version, e.g. champion (moved here if it points elsewhere)',
       'aria-label': `alias for ${model.name} version ${version.version}`
     });
     const setAlias = el('button', { class: 'jp-mod-styled nbtrack-Button nbtrack-SetAlias' }, 'Set alias');
@@ -207,7 +208,10 @@ export class ModelsSection {
     stage.addEventListener('change', () =>
       void this._write('models/stage', { name: model.name, version: version.version, stage: stage.value }, `v${version.version} → ${stage.value}`)
     );
-    row.appendChild(el('div', { class: 'nbtrack-VersionActions' }, alias, setAlias, stage));
+    row.appendChild(
+      el('div', { class: 'nbtrack-VersionActions' }, alias, setAlias,
+        el('label', { class: 'nbtrack-Muted nbtrack-StageLabel' }, 'stage ', stage))
+    );
     return row;
   }
 

@@ -288,12 +288,7 @@ def _listed(summary: dict[str, Any], run: Any, models: dict[str, list[dict[str, 
 def _registered_versions(st: Store, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     from .registry_api import versions_of_runs
 
-    try:
-        return versions_of_runs(st, run_ids)
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):  # a store from before the registry, opened read-only
-            return {}
-        raise
+    return versions_of_runs(st, run_ids)
 
 
 def _check_text(name: str, text: str) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import NoStore
+from ..models.marks import version_marks
 from ..models.registry import Registry, check_name
 from ..store import queries
 from ..store import registry_queries as rq
@@ -71,17 +72,8 @@ def list_models(root: str, store: str) -> dict[str, Any]:
 
 def versions_of_runs(st: Store, run_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """run id -> its registered versions as ``{"name", "version", "aliases"}`` (the runs-list badge)."""
-    found = rq.versions_by_run(st, run_ids)
-    if not found:
-        return {}
-    aliases: dict[tuple[str, int], list[str]] = {}
-    for name in sorted({name for pairs in found.values() for name, _ in pairs}):
-        for alias, version in sorted(rq.get_registered_model(st, name).aliases.items()):
-            aliases.setdefault((name, version), []).append(alias)
-    return {
-        run_id: [{"name": n, "version": v, "aliases": aliases.get((n, v), [])} for n, v in pairs]
-        for run_id, pairs in found.items()
-    }
+    return {run_id: [{"name": m.name, "version": m.version, "aliases": list(m.aliases)} for m in marks]
+            for run_id, marks in version_marks(st, run_ids).items()}
 
 
 def run_models(root: str, store: str, run_id: str) -> dict[str, Any]:

@@ -197,6 +197,7 @@ async def test_run_again_with_parameters_records_a_new_execution(jp_root_dir, ap
     job = await api(f"runs/{original}/run-again", {"parameters": {"alpha": "2", "max_features": "1000"}},
                     store=JOBS)
     assert job["state"] in ("queued", "running") and job["kind"] == "run"
+    assert job["label"] == "run again: alpha=2 max_features=1000"
     # The server keeps answering while the kernel runs in the background.
     assert json.loads((await jp_fetch("api", "status")).body)
     done = await _wait_job(api, job["job_id"], JOBS)
@@ -259,3 +260,28 @@ def nbtrack_store(folder):
     from lab.stores import tracking
 
     return tracking(folder, "jobs")
+
+
+@pytest.mark.slow
+async def test_reproduce_names_the_metrics_that_differed(jp_root_dir, api):
+    import nbformat
+
+    folder = jp_root_dir / JOBS
+    folder.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("scale = 1.0"),
+                nbformat.v4.new_code_cell("%load_ext nbtrack\nimport nbtrack, random"),
+                nbformat.v4.new_code_cell("%%track noisy -q\nnbtrack.log_metric('noise', scale * random.random())\n"
+                                          "nbtrack.log_metric('fixed', scale)")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, folder / "noisy.ipynb")
+    from nbtrack.jobs.execute import run_notebook
+
+    first = run_notebook(folder / "noisy.ipynb", {}, location=resolve_location(folder / ".nbtrack"))
+    job = await api(f"runs/{first.run_id}/reproduce", {}, store=JOBS)
+    done = await _wait_job(api, job["job_id"], JOBS)
+    result = done["result"]
+    assert result["matched"] is False and result["verdict"] == "not reproduced", result
+    verdicts = {m["metric"]: m["verdict"] for m in result["metrics"]}
+    assert verdicts["noise"] == "differs" and verdicts["fixed"] == "exact"

@@ -83,11 +83,10 @@ export async function renderRunActions(
     form.appendChild(el('div', { class: 'nbtrack-FormFooter' }, el('span', { class: 'nbtrack-Muted', title: rerun.notebook }, rerun.notebook), submit));
     form.addEventListener('submit', event => {
       event.preventDefault();
+      // Every value, changed or not: the new run uses this run's parameters, not the defaults.
       const parameters: Record<string, string> = {};
       for (const [name, input] of inputs) {
-        if (input.value !== rerun.parameters[name]) {
-          parameters[name] = input.value;
-        }
+        parameters[name] = input.value;
       }
       form.hidden = true;
       void start(`runs/${runId}/run-again`, { parameters });

@@ -151,8 +151,7 @@ def job_options(root: str, store: str, run_id: str) -> dict[str, Any]:
         notebook, declared, reason = None, {}, str(exc)
     rerun = None
     if notebook is not None:
-        values = {name: p.default for name, p in declared.items()}
-        values.update({k: v for k, v in run.data.params.items() if k in declared})
+        values = {name: _form_text(run.data.params.get(name, p.default), p) for name, p in declared.items()}
         rerun = {"notebook": os.path.relpath(notebook, os.path.realpath(root)), "parameters": values}
     return {
         "run_id": run_id,
@@ -180,7 +179,10 @@ def start_rerun(board: JobBoard, root: str, store: str, run_id: str, parameters:
                          "tag a cell 'parameters' in its notebook")
     values = {k: _value(v) for k, v in parameters.items()}
     check_parameters(notebook, values, declared)  # a bad name or value: 400 now, not a failed job
-    label = " ".join(f"{k}={v}" for k, v in values.items()) or "defaults"
+    # The label names what differs from the run it started from.
+    was = {name: _form_text(run.data.params.get(name, p.default), p) for name, p in declared.items()}
+    changed = [f"{k}={v}" for k, v in parameters.items() if str(v) != was.get(k)]
+    label = " ".join(changed) or "the same parameters"
 
     def work() -> dict[str, Any]:
         result = run_notebook(notebook, values, location=location, experiment=experiment,
@@ -249,6 +251,15 @@ def _experiment_name(st: Any, run: Run) -> str | None:
         if experiment.experiment_id == run.info.experiment_id:
             return experiment.name
     return None
+
+
+def _form_text(text: str, parameter: Any) -> str:
+    """A parameter's value as the form shows it and ``nbtrack run -p`` would read it back: a
+    default is source text (``'bow'``), which reads back as the string ``bow``."""
+    if text != parameter.default:
+        return text
+    value = parameter.default_value
+    return value if isinstance(value, str) else text
 
 
 def _value(value: Any) -> Any:

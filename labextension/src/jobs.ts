@@ -5,7 +5,7 @@
  * and shows each outcome (the verdict and the metrics that differed, or the
  * new run). Text nodes only.
  */
-import { clear, el, formatDuration, shortId } from './dom';
+import { clear, el, formatDuration, sectionNotice, shortId } from './dom';
 import { errorText, postAPI, requestAPI } from './request';
 import { IJob, IJobOptions, IRunModels } from './tokens';
 
@@ -24,13 +24,7 @@ export async function renderRunActions(
   options: IRunActionsOptions
 ): Promise<void> {
   clear(box);
-  const notice = el('div', { class: 'nbtrack-Notice', role: 'status' });
-  notice.hidden = true;
-  const say = (message: string, kind: 'info' | 'error') => {
-    notice.textContent = message;
-    notice.className = `nbtrack-Notice nbtrack-Notice-${kind}`;
-    notice.hidden = false;
-  };
+  const { node: notice, say } = sectionNotice();
   let jobs: IJobOptions;
   let models: IRunModels;
   try {
@@ -39,14 +33,14 @@ export async function renderRunActions(
       requestAPI<IRunModels>(`runs/${runId}/models`, { store })
     ]);
   } catch (error) {
-    box.appendChild(el('div', { class: 'nbtrack-Notice nbtrack-Notice-error' }, errorText(error)));
+    box.appendChild(el('div', { class: 'nbtrack-Notice nbtrack-SectionNotice nbtrack-SectionNotice-error' }, errorText(error)));
     return;
   }
   const start = async (path: string, body: unknown) => {
     try {
       // The job shows under Jobs, with its state and then its outcome.
       await postAPI<IJob>(path, { store }, body);
-      notice.hidden = true;
+      say(null);
       options.changed();
     } catch (error) {
       say(errorText(error), 'error');

@@ -5,7 +5,7 @@
  * Writes are POSTs to the server extension, which goes through nbtrack's registry.
  * Everything a model carries becomes text nodes only.
  */
-import { clear, el, formatTime, shortId } from './dom';
+import { clear, el, formatTime, sectionNotice, shortId } from './dom';
 import { errorText, postAPI, requestAPI } from './request';
 import { IModels, IModelVersion, IRegisteredModel, IRegistryEvent, IRunModelVersion } from './tokens';
 
@@ -47,9 +47,8 @@ export class ModelsSection {
 
   constructor(private readonly options: IModelsSectionOptions) {
     this.node.appendChild(el('summary', {}, this._title));
-    this.node.appendChild(this._notice);
+    this.node.appendChild(this._notice.node);
     this.node.appendChild(this._body);
-    this._notice.hidden = true;
   }
 
   /** Show `store`'s models; a store without any hides the section's body behind a short line. */
@@ -66,10 +65,15 @@ export class ModelsSection {
     try {
       const reply = await requestAPI<IModels>('models', { store });
       if (store === this._store) {
+        if (this._readFailed) {
+          this._notice.say(null); // the store reads again (it was being created or migrated)
+          this._readFailed = false;
+        }
         this._render(reply);
       }
     } catch (error) {
-      this._say(errorText(error), 'error');
+      this._readFailed = true;
+      this._notice.say(errorText(error), 'error');
     }
   }
 
@@ -222,19 +226,13 @@ export class ModelsSection {
     }
     try {
       await postAPI(path, { store }, body);
-      this._say(done, 'info');
+      this._notice.say(done, 'info');
     } catch (error) {
-      this._say(errorText(error), 'error');
+      this._notice.say(errorText(error), 'error');
     }
     this._shown = '';
     await this.refresh(store, true);
     this.options.changed();
-  }
-
-  private _say(message: string, kind: 'info' | 'error'): void {
-    this._notice.textContent = message;
-    this._notice.className = `nbtrack-Notice nbtrack-Notice-${kind}`;
-    this._notice.hidden = false;
   }
 
   private _store: string | null = null;
@@ -242,6 +240,7 @@ export class ModelsSection {
   private _stages: string[] = [];
   private readonly _open = new Set<string>();
   private readonly _title = el('span', {}, 'Models');
-  private readonly _notice = el('div', { class: 'nbtrack-Notice', role: 'status' });
+  private _readFailed = false;
+  private readonly _notice = sectionNotice();
   private readonly _body = el('div', { class: 'nbtrack-ModelsBody' });
 }

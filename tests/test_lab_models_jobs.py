@@ -91,6 +91,13 @@ def test_models_section_run_again_reproduce_and_both_themes(tmp_path: Path) -> N
             "(id) => document.querySelector(`#nbtrack-runs .nbtrack-RunRow[data-run-id='${id}'] "
             ".nbtrack-ModelBadge`)?.textContent === 'model v2 @champion'", arg=registry.run_ids["lr-1"])
 
+        # Register a run's logged model from its details: version 3 appears in the section.
+        sidebar.locator(f".nbtrack-RunRow[data-run-id='{registry.run_ids['lr-10']}']").click()
+        sidebar.locator(".nbtrack-RegisterName").fill("churn")
+        sidebar.locator(".nbtrack-RegisterButton").click()
+        sidebar.locator(".nbtrack-Model[data-model='churn'] .nbtrack-Version[data-version='3']").wait_for()
+        assert rq.get_model_version(_store(lab.root), "churn", 3).run_id == registry.run_ids["lr-10"]
+
         # Run again with parameters: the form holds the run's parameters; a new execution appears.
         original = jobs.run_ids["execution"]
         sidebar.locator(f".nbtrack-RunRow[data-run-id='{original}']").click()

@@ -206,6 +206,7 @@ async def test_run_again_with_parameters_records_a_new_execution(jp_root_dir, ap
     new = nbtrack.Client(tracking_uri=str(jp_root_dir / JOBS / ".nbtrack")).get_run(done["new_run_id"])
     assert new.data.params["alpha"] == "2" and new.data.params["max_features"] == "1000"
     assert new.data.tags["nbtrack.job.rerun_of"] == original
+    assert new.info.run_name == "params alpha=2 max_features=1000"
     listed = [r["run_id"] for r in (await api("runs", store=JOBS))["runs"]]
     assert done["new_run_id"] in listed
     assert [j["job_id"] for j in (await api("jobs", store=JOBS))["jobs"]] == [job["job_id"]]

@@ -58,6 +58,8 @@ export class ModelsSection {
       this._shown = '';
       this._open.clear();
     }
+    // No store yet: the runs list says so; an empty Models section would only repeat it.
+    this.node.hidden = store === null || !exists;
     if (store === null || !exists) {
       this._render({ models: [], stages: [] });
       return;

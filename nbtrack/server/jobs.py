@@ -164,7 +164,7 @@ def job_options(root: str, store: str, run_id: str) -> dict[str, Any]:
 
 def start_rerun(board: JobBoard, root: str, store: str, run_id: str, parameters: Any) -> Job:
     """Run the run's notebook again with ``parameters`` (checked now), as a new execution."""
-    from ..jobs.execute import run_notebook
+    from ..jobs.execute import run_name_for, run_notebook
     from ..jobs.parameters import check_parameters
 
     if not isinstance(parameters, dict) or not all(isinstance(k, str) for k in parameters):
@@ -181,12 +181,13 @@ def start_rerun(board: JobBoard, root: str, store: str, run_id: str, parameters:
     check_parameters(notebook, values, declared)  # a bad name or value: 400 now, not a failed job
     # The label names what differs from the run it started from.
     was = {name: _form_text(run.data.params.get(name, p.default), p) for name, p in declared.items()}
-    changed = [f"{k}={v}" for k, v in parameters.items() if str(v) != was.get(k)]
-    label = " ".join(changed) or "the same parameters"
+    changed = {k: values[k] for k, v in parameters.items() if str(v) != was.get(k)}
+    label = " ".join(f"{k}={parameters[k]}" for k in changed) or "the same parameters"
 
     def work() -> dict[str, Any]:
         result = run_notebook(notebook, values, location=location, experiment=experiment,
-                              declared=declared, tags={RERUN_TAG: run_id})
+                              declared=declared, tags={RERUN_TAG: run_id},
+                              run_name=run_name_for(notebook, changed))
         return {"new_run_id": result.run_id, "status": result.status.value, "error": result.error,
                 "metrics_text": {k: format_number(v) for k, v in result.metrics.items()}}
 

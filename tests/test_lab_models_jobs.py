@@ -22,7 +22,15 @@ import nbtrack
 from nbtrack.paths import resolve_location
 from nbtrack.store import registry_queries as rq
 from nbtrack.tracking.fluent import read_store
-from tests.browser_support import CHROMIUM, artifact, chromium, contrast, open_notebook, set_theme, write_user_settings
+from tests.browser_support import (
+    CHROMIUM,
+    artifact,
+    chromium,
+    contrast,
+    open_notebook,
+    set_theme,
+    write_user_settings,
+)
 from tests.lab.server import running_lab
 from tests.lab.stores import build_job_store, build_registry_store, tracking
 

@@ -14,7 +14,6 @@ import shutil
 import pytest
 from lab.stores import build_demo_store, build_job_store, build_registry_store
 from test_server_api import jp_server_config, refused  # noqa: F401 (fixtures)
-from tornado.httpclient import HTTPClientError
 
 import nbtrack
 from nbtrack.paths import resolve_location
@@ -227,10 +226,9 @@ async def test_run_again_refuses_bad_parameters_at_once(jp_root_dir, api):
     folder = jp_root_dir / JOBS
     folder.mkdir(parents=True)
     shutil.copy(build_job_store.__globals__["PARAMETERIZED_NOTEBOOK"], folder / "params.ipynb")
-    with nbtrack_store(folder):
-        with nbtrack.start_run(run_name="cell", notebook_path=str(folder / "params.ipynb"),
-                               cell_id="c", code="%%track\nx=1") as run:
-            nbtrack.log_param("alpha", "0.5")
+    with nbtrack_store(folder), nbtrack.start_run(run_name="cell", notebook_path=str(folder / "params.ipynb"),
+                                                  cell_id="c", code="%%track\nx=1") as run:
+        nbtrack.log_param("alpha", "0.5")
     options = await api(f"runs/{run.info.run_id}/jobs", store=JOBS)
     assert options["rerun"]["parameters"] == {"alpha": "0.5", "max_features": "3000", "fail": "False"}
     for parameters, words in [({"beta": "1"}, "no parameter 'beta'"),
@@ -246,9 +244,9 @@ async def test_a_notebook_outside_the_root_is_never_run(jp_root_dir, api, tmp_pa
     outside = tmp_path / "elsewhere.ipynb"
     shutil.copy(build_job_store.__globals__["PARAMETERIZED_NOTEBOOK"], outside)
     folder = jp_root_dir / JOBS
-    with nbtrack_store(folder):
-        with nbtrack.start_run(run_name="cell", notebook_path=str(outside), cell_id="c", code="x=1") as run:
-            pass
+    with nbtrack_store(folder), nbtrack.start_run(run_name="cell", notebook_path=str(outside), cell_id="c",
+                                                  code="x=1") as run:
+        pass
     options = await api(f"runs/{run.info.run_id}/jobs", store=JOBS)
     assert options["rerun"] is None and "outside the server root" in options["rerun_unavailable"]
     code, reply = await refused(api, f"runs/{run.info.run_id}/run-again", body={"parameters": {}}, store=JOBS)

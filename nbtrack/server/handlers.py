@@ -22,9 +22,9 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from ..render.json_values import jsonable
 from . import api, jobs, registry_api
 from .errors import BadRequest, QueryTimeout, classify, http_status_for, one_line
-from ..render.json_values import jsonable
 
 T = TypeVar("T")
 

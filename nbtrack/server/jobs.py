@@ -101,7 +101,7 @@ class JobBoard:
         self._update(job_id, state="running", started=time.time())
         try:
             result = work()
-        except Exception as exc:  # the job's failure is its answer, never the server's
+        except Exception as exc:  # noqa: BLE001 (a job's failure is its answer, never the server's)
             self._update(job_id, state="failed", ended=time.time(), error=" ".join(str(exc).split())[:2000]
                          or type(exc).__name__)
             return

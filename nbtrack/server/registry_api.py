@@ -23,10 +23,10 @@ from typing import Any
 from ..errors import NoStore
 from ..models.marks import version_marks
 from ..models.registry import Registry, check_name
+from ..render.numbers import format_number
 from ..store import queries
 from ..store import registry_queries as rq
 from ..store.database import Store
-from ..render.numbers import format_number
 from .api import reading
 from .errors import BadRequest
 from .paths import artifact_relpath, ensure_regular_files, store_location

@@ -74,10 +74,14 @@ def test_models_section_run_again_reproduce_and_both_themes(tmp_path: Path) -> N
         assert badge.text_content() == "model v1 @champion"
         names = sidebar.locator(".nbtrack-RunName").all_text_contents()
         top = names.index(next(n for n in names if n.endswith("(sweep)")))
-        executions = names[top + 1: top + 4]
         scores = {o.parameters["alpha"]: o.value for o in swept.outcomes}
         best_first = sorted(scores, key=lambda alpha: -scores[alpha])
-        assert executions == [f"params alpha={alpha}" for alpha in best_first], names
+        # Each execution's %%track cell run sits under it (three levels).
+        expected = [name for alpha in best_first for name in (f"params alpha={alpha}", "score")]
+        assert names[top + 1: top + 7] == expected, names
+        depths = sidebar.locator(".nbtrack-RunRow").evaluate_all(
+            "rows => rows.map(r => r.style.paddingLeft || '0')")
+        assert depths[top + 1: top + 3] == ["20px", "32px"], depths
 
         # Models: versions newest first, stage and aliases; set an alias through the UI.
         model = sidebar.locator(".nbtrack-Model[data-model='churn']")

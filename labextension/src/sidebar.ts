@@ -21,12 +21,6 @@ const PAGE = 50;
 /** The filter applies this long after the last keystroke (Enter applies at once). */
 const FILTER_DEBOUNCE_MS = 350;
 
-/** Runs of one experiment, each top-level run followed by its nested runs. */
-interface IRunTree {
-  run: IRunSummary;
-  children: IRunSummary[];
-}
-
 export interface IRunsPanelOptions {
   /** Open a run's notebook snapshot in the main area. */
   openSnapshot: (store: string, run: IRunDetail) => void;
@@ -280,43 +274,46 @@ export class RunsPanel extends Widget {
     this._runs = runs;
     clear(this._list);
     this._summary.textContent = total || runs.length ? `${runs.length} shown of ${total}` : '';
-    // Each experiment once (in the order of its newest run), nested runs under their parent.
-    const groups = new Map<string, { name: string; trees: IRunTree[] }>();
-    const trees = new Map<string, IRunTree>();
+    // Each experiment once (in the order of its newest run), nested runs under their parent,
+    // at any depth (a sweep's executions, and each execution's cell runs under it).
+    const listed = new Set(runs.map(run => run.run_id));
+    const children = new Map<string, IRunSummary[]>();
+    const groups = new Map<string, { name: string; roots: IRunSummary[] }>();
     for (const run of runs) {
-      if (!run.parent_run_id || !runs.some(r => r.run_id === run.parent_run_id)) {
-        trees.set(run.run_id, { run, children: [] });
+      if (run.parent_run_id && listed.has(run.parent_run_id)) {
+        children.set(run.parent_run_id, [...(children.get(run.parent_run_id) ?? []), run]);
+        continue;
       }
-    }
-    for (const run of runs) {
-      const parent = run.parent_run_id ? trees.get(run.parent_run_id) : undefined;
-      if (parent && !trees.has(run.run_id)) {
-        parent.children.push(run);
-      }
-    }
-    for (const tree of trees.values()) {
-      const id = tree.run.experiment_id;
+      const id = run.experiment_id;
       if (!groups.has(id)) {
-        groups.set(id, { name: tree.run.experiment_name ?? id, trees: [] });
+        groups.set(id, { name: run.experiment_name ?? id, roots: [] });
       }
-      groups.get(id)!.trees.push(tree);
+      groups.get(id)!.roots.push(run);
     }
+    const add = (run: IRunSummary, depth: number, seen: Set<string>) => {
+      const row = this._runRow(run);
+      if (depth) {
+        row.classList.add('nbtrack-mod-nested');
+        row.style.paddingLeft = `${20 + 12 * (Math.min(depth, 3) - 1)}px`;
+      }
+      this._list.appendChild(row);
+      const kids = children.get(run.run_id) ?? [];
+      if (run.sweep?.metric) {
+        sortBySweepMetric(kids, run.sweep.metric, run.sweep.goal !== 'minimize');
+      }
+      for (const kid of kids) {
+        if (!seen.has(kid.run_id)) {
+          add(kid, depth + 1, new Set([...seen, kid.run_id]));
+        }
+      }
+    };
     const headings = this._experiment.value === '' && groups.size > 0;
     for (const group of groups.values()) {
       if (headings) {
         this._list.appendChild(el('li', { class: 'nbtrack-ExperimentHeading', title: group.name }, group.name));
       }
-      for (const tree of group.trees) {
-        this._list.appendChild(this._runRow(tree.run));
-        const sweep = tree.run.sweep;
-        if (sweep?.metric) {
-          sortBySweepMetric(tree.children, sweep.metric, sweep.goal !== 'minimize');
-        }
-        for (const child of tree.children) {
-          const row = this._runRow(child);
-          row.classList.add('nbtrack-mod-nested');
-          this._list.appendChild(row);
-        }
+      for (const root of group.roots) {
+        add(root, 0, new Set([root.run_id]));
       }
     }
     this._more.hidden = runs.length >= total;

@@ -81,6 +81,13 @@ class RunSet:
         return [a[3] or a[1][:8] for a in self.table.attributes]
 
     @cached_property
+    def model_marks(self) -> dict[str, list[Any]]:
+        """run id -> the registered model versions made from it ("model v3 @champion")."""
+        from ..models.marks import version_marks
+
+        return version_marks(self.store, self.run_ids)
+
+    @cached_property
     def statuses(self) -> list[str]:
         return [a[4] for a in self.table.attributes]
 

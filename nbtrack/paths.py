@@ -58,6 +58,18 @@ def get_tracking_uri() -> str:
     return current_location().uri
 
 
+def is_tracking_uri_set() -> bool:
+    """True when ``set_tracking_uri`` was called, or ``NBTRACK_HOME`` / ``MLFLOW_TRACKING_URI``
+    names the store (MLflow's ``is_tracking_uri_set``).
+
+    Example:
+        >>> set_tracking_uri("/tmp/my-store"); is_tracking_uri_set()
+        True
+    """
+    return STATE.tracking_uri is not None or bool(os.environ.get("NBTRACK_HOME")) \
+        or os.environ.get("MLFLOW_TRACKING_URI", "").startswith("sqlite:///")
+
+
 def current_location() -> StoreLocation:
     """The store location in force now (see the module docstring for the order)."""
     if STATE.tracking_uri is not None:

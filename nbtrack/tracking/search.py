@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import Experiment, Run, ViewType
 from ..errors import InvalidInput
+from ..paths import StoreLocation
 from ..store import queries
 from ..store.database import translating
 from ..store.wide import WideRuns, wide_runs
@@ -59,7 +60,7 @@ def search_runs(
         return queries.runs_by_pk(store, queries.select_run_pks(store, *query))
     if output_format != "pandas":
         raise InvalidInput(f"output_format is 'pandas' or 'list'; got {output_format!r}")
-    return _dataframe(wide_runs(store, _ATTRIBUTES, *query))
+    return _dataframe(wide_runs(store, _ATTRIBUTES, *query), store.location)
 
 
 # The runs columns the DataFrame shows, in select order; "id" first, for alignment.
@@ -69,10 +70,10 @@ _ATTRIBUTES = ("id", "run_id", "experiment_id", "status", "start_time", "end_tim
 
 def runs_dataframe(store, pks: Sequence[int]) -> pd.DataFrame:
     """The MLflow-shaped DataFrame of runs ``pks``, in that order (the compare view uses this)."""
-    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks))
+    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks), store.location)
 
 
-def _dataframe(wide: WideRuns) -> pd.DataFrame:
+def _dataframe(wide: WideRuns, location: StoreLocation) -> pd.DataFrame:
     """MLflow's columns from ``WideRuns``: attributes, then metrics, params and tags, each
     group in key order. Every column arrives whole, so no Python loop runs per value."""
     import pandas as pd
@@ -83,7 +84,7 @@ def _dataframe(wide: WideRuns) -> pd.DataFrame:
         "run_id": run_ids,
         "experiment_id": pd.Series(attributes["experiment_id"], dtype=object).map(str, na_action="ignore"),
         "status": pd.Series(attributes["status"], dtype=object),
-        "artifact_uri": queries.ARTIFACT_URI_PREFIX + run_ids,
+        "artifact_uri": queries.artifact_root(location) + "/" + run_ids,
         "start_time": pd.to_datetime(pd.Series(attributes["start_time"], dtype="float64"), unit="ms", utc=True),
         "end_time": pd.to_datetime(pd.Series(attributes["end_time"], dtype="float64"), unit="ms", utc=True),
     }

@@ -190,6 +190,20 @@ class Run:
         )
 
 
+class PagedList(list):
+    """A page of search results, as MLflow's: a list, plus ``token`` for the next page
+    (None on the last one).
+
+    Example:
+        >>> PagedList([1, 2], "2").token
+        '2'
+    """
+
+    def __init__(self, items: Any = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
 def is_nan(value: float) -> bool:
     """True for NaN; SQLite stores NaN as NULL, so readers map NULL back through this."""
     return isinstance(value, float) and math.isnan(value)

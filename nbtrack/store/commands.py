@@ -136,6 +136,18 @@ class SetLifecycle(WriteCommand):
 
 
 @dataclass(frozen=True)
+class RenameRun(WriteCommand):
+    """Give a run a new name (``MlflowClient.update_run(name=...)``); its ``mlflow.runName``
+    tag follows."""
+
+    run_id: str
+    name: str
+
+    def describe(self) -> str:
+        return f"rename of run {self.run_id} to {self.name!r}"
+
+
+@dataclass(frozen=True)
 class Heartbeat(WriteCommand):
     """Mark open runs as owned by a live process (crash detection on shared disks)."""
 

@@ -59,18 +59,18 @@ def create_experiment(name: str, artifact_location: str | None = None, tags: Map
 def delete_experiment(experiment_id: str, handle: StoreHandle | None = None) -> None:
     """Mark an experiment and its runs deleted (``restore_experiment`` undoes it; ``nbtrack gc``
     removes the runs for good)."""
-    _write(handle, commands.SetExperimentLifecycle(_int(experiment_id), "deleted"))
+    _write(handle, commands.SetExperimentLifecycle(experiment_int(experiment_id), "deleted"))
 
 
 def restore_experiment(experiment_id: str, handle: StoreHandle | None = None) -> None:
     """Bring back a deleted experiment and its runs."""
-    _write(handle, commands.SetExperimentLifecycle(_int(experiment_id), "active"))
+    _write(handle, commands.SetExperimentLifecycle(experiment_int(experiment_id), "active"))
 
 
 def rename_experiment(experiment_id: str, new_name: str, handle: StoreHandle | None = None) -> None:
     if not isinstance(new_name, str) or not new_name.strip():
         raise InvalidInput("rename_experiment needs a non-empty new name")
-    _write(handle, commands.RenameExperiment(_int(experiment_id), new_name))
+    _write(handle, commands.RenameExperiment(experiment_int(experiment_id), new_name))
 
 
 def set_experiment_tag(key: str, value: Any) -> None:
@@ -81,13 +81,13 @@ def set_experiment_tag(key: str, value: Any) -> None:
 
 def set_experiment_tags(tags: Mapping[str, Any]) -> None:
     """Tag the current experiment with several tags at once."""
-    _write(None, commands.SetExperimentTags(_int(experiment_id_for(current_experiment_name())),
+    _write(None, commands.SetExperimentTags(experiment_int(experiment_id_for(current_experiment_name())),
                                             validation.checked_tags(tags)))
 
 
 def delete_experiment_tag(key: str) -> None:
     """Remove a tag from the current experiment."""
-    _write(None, commands.DeleteExperimentTag(_int(experiment_id_for(current_experiment_name())),
+    _write(None, commands.DeleteExperimentTag(experiment_int(experiment_id_for(current_experiment_name())),
                                               validation.check_key(key, "tag")))
 
 
@@ -95,7 +95,7 @@ def _write(handle: StoreHandle | None, command: Any) -> None:
     (handle or store_handle()).execute(command)
 
 
-def _int(experiment_id: str | int) -> int:
+def experiment_int(experiment_id: str | int) -> int:
     try:
         return int(experiment_id)
     except (TypeError, ValueError):
@@ -186,10 +186,10 @@ def _predicate(key: str, op: str, literal: str) -> Any:
 
 
 def _ordered(found: list[Experiment], order_by: Sequence[str] | None) -> list[Experiment]:
-    # MLflow's default: newest first, then id descending
-    if not order_by:
-        return sorted(found, key=lambda e: (e.creation_time or 0, int(e.experiment_id)), reverse=True)
-    for clause in reversed(list(order_by)):
+    # MLflow's default: newest first, then by id
+    order_by = list(order_by or ["creation_time DESC", "experiment_id ASC"])
+    found = sorted(found, key=lambda e: int(e.experiment_id))  # the tie-break, as MLflow
+    for clause in reversed(order_by):
         parts = clause.split()
         key = parts[0].lower().removeprefix("attributes.") if parts else ""
         direction = parts[1].upper() if len(parts) > 1 else "ASC"

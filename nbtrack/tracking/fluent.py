@@ -148,7 +148,8 @@ class ActiveRun(RunTarget):
         else:
             self.end(RunStatus.FAILED, error_from(exc))
 
-    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: RunError | None = None) -> None:
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: RunError | None = None,
+            end_time: int | None = None) -> None:
         """End this run and any child still open inside it; a second call does nothing."""
         if self._ended:
             return
@@ -158,13 +159,13 @@ class ActiveRun(RunTarget):
             for child in reversed(stack[stack.index(self) + 1 :]):
                 child._close(status, error)
             RUN_STACK.set(stack[: stack.index(self)])
-        self._close(status, error)
+        self._close(status, error, end_time)
 
     def close_at_exit(self, status: RunStatus | str, error: RunError | None) -> None:
         """End the run as the process shuts down (``nbtrack.state.shutdown``)."""
         self._close(status, error)
 
-    def _close(self, status: RunStatus | str, error: RunError | None) -> None:
+    def _close(self, status: RunStatus | str, error: RunError | None, end_time: int | None = None) -> None:
         if self._ended:
             return
         self._ended = True
@@ -173,7 +174,7 @@ class ActiveRun(RunTarget):
             monitor.stop()
         # Queued behind the run's points: durable at the next flush (0.1 s), at any read in
         # this process, or at exit. A process killed before then leaves it to crash detection.
-        self._queue.submit(commands.EndRun(self.run_id, RunStatus(status), now_ms(), error))
+        self._queue.submit(commands.EndRun(self.run_id, RunStatus(status), end_time or now_ms(), error))
         self._queue.open_runs.discard(self.run_id)
         STATE.open_runs.pop(self.run_id, None)
         STATE.last_run_id = self.run_id
@@ -438,9 +439,12 @@ def log_metrics(
 
 def _run_for(run_id: str | None) -> RunTarget:
     """The run a call with ``run_id`` writes to: the active one when None, the open run of
-    that id, else the stored run (which may be another process's or already ended)."""
+    that id, else the stored run (which may be another process's or already ended).
+    ``MlflowClient`` passes the ``RunTarget`` it resolved on its own store instead of an id."""
     if run_id is None:
         return _current()
+    if isinstance(run_id, RunTarget):
+        return run_id
     run = STATE.open_runs.get(run_id)
     if run is not None:
         return run

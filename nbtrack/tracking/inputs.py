@@ -104,7 +104,8 @@ def _file(path: Path, name: str | None, context: str | None, source: str | None)
 
 
 def log_input(dataset: Any, name: str | None = None, context: str | None = None,
-              source: str | None = None, tags: dict[str, str] | None = None) -> DatasetInput:
+              source: str | None = None, tags: dict[str, str] | None = None, model: Any = None,
+              run_id: str | None = None) -> DatasetInput:
     """Record a fingerprint of ``dataset`` on the active run (MLflow's ``log_input``).
 
     Example:
@@ -114,6 +115,6 @@ def log_input(dataset: Any, name: str | None = None, context: str | None = None,
 
     described = dataset if isinstance(dataset, DatasetInput) else fingerprint(
         dataset, name=name, context=context, source=source)
-    run = current_run()
+    run = current_run(run_id)
     run.submit(RecordInput(run.pk, described))
     return described

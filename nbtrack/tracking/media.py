@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInput
 from ..store import artifacts as blobs
 from ..store import queries
+from ..store.database import Store
 from .artifacts import log_bytes
 from .fluent import current_run, current_experiment_name, read_store
 
@@ -110,12 +111,18 @@ def load_table(artifact_file: str, run_ids: Sequence[str] | None = None,
     Example:
         >>> load_table("eval.json", extra_columns=["run_id"])  # doctest: +SKIP
     """
+    return tables_of(read_store(), artifact_file, run_ids, extra_columns,
+                     experiment_id or getattr(queries.get_experiment_by_name(read_store(), current_experiment_name()),
+                                              "experiment_id", None))
+
+
+def tables_of(store: Store, artifact_file: str, run_ids: Sequence[str] | None,
+              extra_columns: Sequence[str] | None, experiment: str | None) -> pd.DataFrame:
+    """``load_table`` on ``store``; ``run_ids`` None means the runs of ``experiment`` that
+    list ``artifact_file`` in their ``mlflow.loggedArtifacts`` tag."""
     import pandas as pd
 
-    store = read_store()
     if run_ids is None:
-        experiment = experiment_id or getattr(queries.get_experiment_by_name(store, current_experiment_name()),
-                                              "experiment_id", None)
         found = queries.search_runs(store, f"tags.`{LOGGED_ARTIFACTS_TAG}` LIKE '%\"{artifact_file}\"%'",
                                     experiment_ids=[experiment] if experiment else ["-1"])
         run_ids = [run.info.run_id for run in found]

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Run, ViewType
+from ..entities import Run, ViewType
 from ..errors import InvalidInput
 from ..paths import StoreLocation
 from ..store import queries
@@ -100,14 +100,3 @@ def _dataframe(wide: WideRuns, location: StoreLocation) -> pd.DataFrame:
 def get_run(run_id: str) -> Run:
     """One run by id, with params, metrics (last values and summaries), tags and inputs."""
     return queries.get_run(read_store(), run_id)
-
-
-@translating
-def search_experiments() -> list[Experiment]:
-    """Every experiment in this store."""
-    return queries.list_experiments(read_store())
-
-
-@translating
-def get_experiment_by_name(name: str) -> Experiment | None:
-    return queries.get_experiment_by_name(read_store(), name)

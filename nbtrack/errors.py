@@ -76,6 +76,11 @@ class NoStore(StoreError):
     """A read found no store where it looked; reads never create one."""
 
 
+class ForeignStore(StoreError):
+    """The file is not an nbtrack store (an MLflow store, another program's SQLite file);
+    nbtrack refuses it before writing anything, and says how to bring its runs in."""
+
+
 class StoreReadOnly(StoreError):
     """The store can be read but not written (a read-only file or mount)."""
 

@@ -62,6 +62,21 @@ def log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> str
     return digest
 
 
+def log_stream(stream: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Store what a binary file-like object (``io.BytesIO``, an open file) reads as ``artifact_file``.
+
+    Example:
+        >>> log_stream(io.BytesIO(b"\x00\x01"), "data/blob.bin")  # doctest: +SKIP
+    """
+    read = getattr(stream, "read", None)
+    if read is None:
+        raise InvalidInput(f"log_stream takes a binary file-like object (io.BytesIO); got {type(stream).__name__}")
+    data = read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise InvalidInput("log_stream needs a binary stream (open(..., 'rb') or io.BytesIO); this one reads text")
+    log_bytes(bytes(data), artifact_file, run_id)
+
+
 def _record(run: RunTarget, entries: list[tuple[str, str, int]]) -> None:
     # The blob is on disk already; the row pointing at it is queued with the run's writes.
     run.submit(RecordArtifacts(run.pk, tuple(ArtifactEntry(*entry) for entry in entries), now_ms()))

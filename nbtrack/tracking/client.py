@@ -152,6 +152,23 @@ class Client(RunMethods, ExperimentMethods):
     def get_model_version_by_alias(self, name, alias):
         return self._registry.get_model_version_by_alias(name, alias)
 
+    def get_model_version_stages(self, name, version):
+        """The stages a version can move to (MLflow's; deprecated there since 2.9.0)."""
+        from ..models.uri import STAGES
+
+        return list(STAGES.values())
+
+    def copy_model_version(self, src_model_uri, dst_name):
+        """A new version of ``dst_name`` (created if new) holding the model of ``src_model_uri``
+        (``models:/name/1``, ``models:/name@alias``); the source version is kept as lineage."""
+        from ..errors import RegistryNotFound
+
+        try:
+            self._registry.get_registered_model(dst_name)
+        except RegistryNotFound:
+            self._registry.create_registered_model(dst_name)
+        return self._registry.create_model_version(dst_name, src_model_uri)
+
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions=False):
         """Deprecated in MLflow since 2.9.0 (FutureWarning, MLflow's text); still works."""
         return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)

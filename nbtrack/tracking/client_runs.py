@@ -184,6 +184,10 @@ class RunMethods:
         media.log_image(image, artifact_file, key, step, timestamp, run_id=self._target(run_id))  # type: ignore[arg-type]
         self._done(synchronous)
 
+    def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
+        artifacts.log_stream(stream, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
+        self._done(None)
+
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
         media.log_table(data, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
         self._done(None)

@@ -377,8 +377,8 @@ def log_metric(
     key: str,
     value: float,
     step: int | None = None,
-    timestamp: int | None = None,
     synchronous: bool | None = None,
+    timestamp: int | None = None,
     run_id: str | None = None,
 ) -> None:
     """Log one metric point. An in-memory append; a background thread writes batches.
@@ -418,9 +418,9 @@ def log_metric(
 def log_metrics(
     metrics: Mapping[str, float],
     step: int | None = None,
-    timestamp: int | None = None,
     synchronous: bool | None = None,
     run_id: str | None = None,
+    timestamp: int | None = None,
 ) -> None:
     """Log several metrics at one step. Example: ``log_metrics({"loss": 0.1, "acc": 0.9}, step=3)``."""
     if not isinstance(metrics, Mapping):
@@ -497,6 +497,16 @@ def flush() -> None:
     """
     for handle in list(STATE.stores.values()):
         handle.flush()
+
+
+def flush_async_logging() -> None:
+    """MLflow's name for ``flush()``: nbtrack's logging is always queued, and this waits for it."""
+    flush()
+
+
+def flush_artifact_async_logging() -> None:
+    """MLflow's name for ``flush()``: artifact bytes are stored at the call; their rows are queued."""
+    flush()
 
 
 def current_run(run_id: str | None = None) -> RunTarget:

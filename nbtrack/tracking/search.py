@@ -70,10 +70,10 @@ _ATTRIBUTES = ("id", "run_id", "experiment_id", "status", "start_time", "end_tim
 
 def runs_dataframe(store, pks: Sequence[int]) -> pd.DataFrame:
     """The MLflow-shaped DataFrame of runs ``pks``, in that order (the compare view uses this)."""
-    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks), store.location)
+    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks), getattr(store, "location", None))
 
 
-def _dataframe(wide: WideRuns, location: StoreLocation) -> pd.DataFrame:
+def _dataframe(wide: WideRuns, location: StoreLocation | None) -> pd.DataFrame:
     """MLflow's columns from ``WideRuns``: attributes, then metrics, params and tags, each
     group in key order. Every column arrives whole, so no Python loop runs per value."""
     import pandas as pd
@@ -84,7 +84,7 @@ def _dataframe(wide: WideRuns, location: StoreLocation) -> pd.DataFrame:
         "run_id": run_ids,
         "experiment_id": pd.Series(attributes["experiment_id"], dtype=object).map(str, na_action="ignore"),
         "status": pd.Series(attributes["status"], dtype=object),
-        "artifact_uri": queries.artifact_root(location) + "/" + run_ids,
+        "artifact_uri": (queries.artifact_root(location) if location else "") + "/" + run_ids,
         "start_time": pd.to_datetime(pd.Series(attributes["start_time"], dtype="float64"), unit="ms", utc=True),
         "end_time": pd.to_datetime(pd.Series(attributes["end_time"], dtype="float64"), unit="ms", utc=True),
     }

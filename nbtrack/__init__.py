@@ -163,9 +163,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .paths import get_tracking_uri, set_tracking_uri
     from .tracking.artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_text
     from .tracking.client import Client
-    from .tracking.fluent import (ActiveRun, active_run, delete_tag, end_run, flush, last_active_run,
-                                  log_metric, log_metrics, log_param, log_params, set_experiment,
-                                  set_tag, set_tags, start_run)
+    from .tracking.fluent import (ActiveRun, active_run, delete_tag, end_run, flush, flush_artifact_async_logging,
+                                  flush_async_logging, last_active_run, log_metric, log_metrics, log_param,
+                                  log_params, set_experiment, set_tag, set_tags, start_run)
+    from .tracking.artifacts import log_stream
+    from .paths import get_registry_uri, set_registry_uri
+    from .models.registry import set_model_version_tag
     from .tracking.inputs import log_input
     from .paths import is_tracking_uri_set
     from .system_metrics import (disable_system_metrics_logging, enable_system_metrics_logging,

@@ -317,3 +317,21 @@ def test_a_tracked_cell_is_a_notebook_source(monkeypatch, tmp_path) -> None:
     assert frame["tags.mlflow.source.name"].tolist() == [str(notebook)] * 2
     assert frame["tags.mlflow.runName"].tolist() == ["first", "second"]
     assert summary is None
+
+
+@pytest.mark.slow
+def test_in_a_real_kernel_api_runs_and_cells_are_notebook_sources(tmp_path, nbtrack_home) -> None:
+    import nbformat
+    from kernel_support import run_notebook
+
+    notebook = tmp_path / "sentiment.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import nbtrack\nwith nbtrack.start_run(run_name='api'):\n    pass"),
+                nbformat.v4.new_code_cell("%load_ext nbtrack"),
+                nbformat.v4.new_code_cell("%%track cell -q\nx = 1")]
+    nbformat.write(nb, notebook)
+    run_notebook(notebook, nbtrack_home)
+    frame = nbtrack.search_runs(order_by=["attributes.run_name ASC"])
+    assert frame["tags.mlflow.runName"].tolist() == ["api", "cell"]
+    assert frame["tags.mlflow.source.type"].tolist() == ["NOTEBOOK", "NOTEBOOK"]
+    assert frame["tags.mlflow.source.name"].tolist() == [str(notebook)] * 2

@@ -125,3 +125,37 @@ def test_track_system_samples_the_cell() -> None:
     cpu = frame["metrics.system/cpu_utilization_percentage"].tolist()
     assert cpu[0] != cpu[0] and cpu[1] == cpu[1]  # NaN for the plain cell, a value for --system
     assert _monitor_threads() == []
+
+
+def test_gpu_metrics_are_named_as_mlflow_names_them(monkeypatch) -> None:
+    """No GPU on this machine: NVML's Python API stands in (the one stand-in of this file), so
+    the names and units are checked; a reading NVML refuses leaves out that metric only."""
+    import types
+
+    class NVMLError(Exception):
+        pass
+
+    def no_power(handle):
+        raise NVMLError("not supported")
+
+    nvml = types.SimpleNamespace(
+        NVMLError=NVMLError, nvmlInit=lambda: None, nvmlDeviceGetCount=lambda: 2,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=2e9, total=8e9),
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=40 + h),
+        nvmlDeviceGetPowerUsage=lambda h: 150_000 if h == 0 else no_power(h),
+        nvmlDeviceGetEnforcedPowerLimit=lambda h: 300_000,
+    )
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", nvml)
+    from nbtrack.system_metrics.samplers import Gpu, default_samplers
+
+    assert Gpu().sample() == {
+        "gpu_0_memory_usage_percentage": 25.0, "gpu_0_memory_usage_megabytes": 2000.0,
+        "gpu_0_utilization_percentage": 40.0, "gpu_0_power_usage_watts": 150.0,
+        "gpu_0_power_usage_percentage": 50.0,
+        "gpu_1_memory_usage_percentage": 25.0, "gpu_1_memory_usage_megabytes": 2000.0,
+        "gpu_1_utilization_percentage": 41.0,
+    }
+    assert any(isinstance(s, Gpu) for s in default_samplers())
+    monkeypatch.setitem(__import__("sys").modules, "pynvml", None)  # not installed: no GPU sampler
+    assert not any(isinstance(s, Gpu) for s in default_samplers())

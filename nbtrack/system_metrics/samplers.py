@@ -99,7 +99,8 @@ class Gpu:
             try:
                 milliwatts = nvml.nvmlDeviceGetPowerUsage(handle)
                 values[f"gpu_{i}_power_usage_watts"] = milliwatts / 1000
-                values[f"gpu_{i}_power_usage_percentage"] = milliwatts / nvml.nvmlDeviceGetEnforcedPowerLimit(handle) * 100
+                limit = nvml.nvmlDeviceGetEnforcedPowerLimit(handle)
+                values[f"gpu_{i}_power_usage_percentage"] = milliwatts / limit * 100
             except nvml.NVMLError:
                 pass
         return values

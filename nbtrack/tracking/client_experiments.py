@@ -61,7 +61,9 @@ class ExperimentMethods:
         experiments.rename_experiment(experiment_id, new_name, handle=self._handle)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        self._handle.execute(commands.SetExperimentTags(experiments.experiment_int(experiment_id), validation.checked_tags({key: value})))
+        checked = validation.checked_tags({key: value})
+        self._handle.execute(commands.SetExperimentTags(experiments.experiment_int(experiment_id), checked))
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
-        self._handle.execute(commands.DeleteExperimentTag(experiments.experiment_int(experiment_id), validation.check_key(key, "tag")))
+        key = validation.check_key(key, "tag")
+        self._handle.execute(commands.DeleteExperimentTag(experiments.experiment_int(experiment_id), key))

@@ -1,7 +1,8 @@
 """``MlflowClient``'s run methods that write: create a run, log metrics, params, tags,
 batches, artifacts, tables and images to any run of the client's store, end or rename it.
 
-Every call names its run. A run open in this process (``start_run``, or ``create_run``
+Every call names its run, and hands the fluent function doing the work the run it resolved
+(``run_id=`` takes a ``RunTarget`` as well as an id). A run open in this process (``start_run``, or ``create_run``
 here) is written through its open ``ActiveRun``, so the fluent API and the client never
 disagree about what it holds; any other run (ended, or another process's) through a
 ``StoredRun``. Writes are durable when the call returns, as MLflow's client
@@ -73,7 +74,7 @@ class RunMethods:
         command = fluent.with_system_tags(command)
         created = self._handle.execute(command)
         fluent.ActiveRun(self._handle, created, None, tags=dict(command.tags))
-        return self.get_run(created.run_id)  # type: ignore[attr-defined]
+        return self.get_run(created.run_id)  # type: ignore[attr-defined]  (Client's)
 
     def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         """End a run: FINISHED unless ``status`` says otherwise; ``end_time`` in ms (default now)."""
@@ -122,7 +123,7 @@ class RunMethods:
                    synchronous: bool | None = None, dataset_name: str | None = None,
                    dataset_digest: str | None = None, model_id: str | None = None) -> None:
         """Log one point to ``run_id`` (``timestamp`` in ms, ``step`` 0 by default)."""
-        fluent.log_metric(key, value, step=step, timestamp=timestamp, run_id=self._target(run_id))  # type: ignore[arg-type]
+        fluent.log_metric(key, value, step=step, timestamp=timestamp, run_id=self._target(run_id))
         self._done(synchronous)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -154,42 +155,43 @@ class RunMethods:
         if checked_tags:
             target.record_tags(checked_tags)
         for key, value, step, timestamp in points:
-            fluent.log_metric(key, value, step=step, timestamp=timestamp, run_id=target)  # type: ignore[arg-type]
+            fluent.log_metric(key, value, step=step, timestamp=timestamp, run_id=target)
         self._done(synchronous)
 
     # --- artifacts ----------------------------------------------------------------------------
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        artifacts.log_artifact(local_path, artifact_path, run_id=self._target(run_id))  # type: ignore[arg-type]
+        artifacts.log_artifact(local_path, artifact_path, run_id=self._target(run_id))
         self._done(None)
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        artifacts.log_artifacts(local_dir, artifact_path, run_id=self._target(run_id))  # type: ignore[arg-type]
+        artifacts.log_artifacts(local_dir, artifact_path, run_id=self._target(run_id))
         self._done(None)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        artifacts.log_text(text, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
+        artifacts.log_text(text, artifact_file, run_id=self._target(run_id))
         self._done(None)
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
-        artifacts.log_dict(dictionary, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
+        artifacts.log_dict(dictionary, artifact_file, run_id=self._target(run_id))
         self._done(None)
 
-    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
-        artifacts.log_figure(figure, artifact_file, save_kwargs=save_kwargs, run_id=self._target(run_id))  # type: ignore[arg-type]
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: dict[str, Any] | None = None) -> None:
+        artifacts.log_figure(figure, artifact_file, save_kwargs=save_kwargs, run_id=self._target(run_id))
         self._done(None)
 
     def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
                   step: int | None = None, timestamp: int | None = None, synchronous: bool | None = None) -> None:
-        media.log_image(image, artifact_file, key, step, timestamp, run_id=self._target(run_id))  # type: ignore[arg-type]
+        media.log_image(image, artifact_file, key, step, timestamp, run_id=self._target(run_id))
         self._done(synchronous)
 
     def log_stream(self, run_id: str, stream: Any, artifact_file: str) -> None:
-        artifacts.log_stream(stream, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
+        artifacts.log_stream(stream, artifact_file, run_id=self._target(run_id))
         self._done(None)
 
     def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
-        media.log_table(data, artifact_file, run_id=self._target(run_id))  # type: ignore[arg-type]
+        media.log_table(data, artifact_file, run_id=self._target(run_id))
         self._done(None)
 
     def load_table(self, experiment_id: str, artifact_file: str, run_ids: Sequence[str] | None = None,
@@ -203,5 +205,5 @@ class RunMethods:
         target = self._target(run_id)
         for dataset in datasets or ():
             log_input(getattr(dataset, "dataset", dataset), context=getattr(dataset, "context", None),
-                      run_id=target)  # type: ignore[arg-type]
+                      run_id=target)
         self._done(None)

@@ -60,7 +60,7 @@ class Experiment:
     creation_time: int | None = None
     last_update_time: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
-    artifact_location: str | None = None  # a file:// URI; runs' artifact_uri lives under it
+    artifact_location: str | None = None  # an absolute path; runs' artifact_uri lives under it
 
 
 @dataclass(frozen=True)

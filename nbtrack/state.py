@@ -45,7 +45,7 @@ class ProcessState:
         self.capture_worker: Any = None  # capture.background.BackgroundWorker, made on first use
         self.frontend_context: Any = None  # capture.frontend.FrontendContext last sent by the frontend
         self.warned: set[str] = set()  # warn_once topics already reported
-        self.git_commits: dict[str, tuple[float, str | None]] = {}  # folder -> (when read, HEAD)
+        self.git_commits: dict[str, tuple[float, dict[str, str]]] = {}  # folder -> (when read, git tags)
         # System metrics (nbtrack.system_metrics): None means "as MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING says"
         self.system_metrics_enabled: bool | None = None
         self.system_metrics_interval: float | None = None  # seconds; None means the default (10 s)

@@ -93,19 +93,19 @@ class ExperimentActivity(NamedTuple):
 
 
 def artifact_root(location: StoreLocation) -> str:
-    """The ``file://`` URI of the folder under which each run's artifacts are laid out as
-    files (``<root>/<run_id>``) when asked for: ``get_artifact_uri`` and ``download_artifacts``
-    fill it from the content-addressed blobs. A run's ``artifact_uri`` is this root + its id."""
-    return (location.artifacts / "runs").as_uri()
+    """The folder under which each run's artifacts are laid out as files (``<root>/<run_id>``)
+    when asked for: ``get_artifact_uri`` fills it from the content-addressed blobs. A run's
+    ``artifact_uri`` is this root + its id."""
+    return str(location.artifacts / "runs")
 
 
 def artifact_uri(location: StoreLocation, run_id: str) -> str:
-    """The run's artifact URI, an absolute ``file://`` URI (MLflow's shape for a local store).
+    """The run's artifact URI: an absolute path, as MLflow's for a local SQLite store.
 
     Example:
         >>> from nbtrack.paths import resolve_location
         >>> artifact_uri(resolve_location("/tmp/s"), "abc")
-        'file:///tmp/s/artifacts/runs/abc'
+        '/tmp/s/artifacts/runs/abc'
     """
     return f"{artifact_root(location)}/{run_id}"
 

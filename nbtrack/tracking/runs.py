@@ -1,8 +1,8 @@
 """Run-level fluent names MLflow has beyond logging: ``get_parent_run``, ``delete_run``,
 ``restore_run``, ``get_artifact_uri``, ``log_inputs``.
 
-A run's ``artifact_uri`` is an absolute ``file://`` URI
-(``<store>/artifacts/runs/<run_id>``). Artifacts are stored once each, by content, in
+A run's ``artifact_uri`` is an absolute path (``<store>/artifacts/runs/<run_id>``), as
+MLflow's for a local SQLite store. Artifacts are stored once each, by content, in
 the store's blob folder; ``get_artifact_uri()`` (and ``Client.download_artifacts`` to
 its default place) lays the run's artifacts out there as plain files when called, so the
 URI can be opened like MLflow's. Files written there by hand are not artifacts of the run:
@@ -14,7 +14,7 @@ Example:
     >>> with nbtrack.start_run():
     ...     nbtrack.log_text("hi", "notes.txt")
     ...     uri = nbtrack.get_artifact_uri("notes.txt")
-    >>> open(uri[len("file://"):]).read()
+    >>> open(uri).read()
     'hi'
 """
 
@@ -61,12 +61,12 @@ def restore_run(run_id: str) -> None:
 
 @translating
 def get_artifact_uri(artifact_path: str | None = None) -> str:
-    """The ``file://`` URI of the active run's artifacts (or of ``artifact_path`` among them),
-    with the artifacts logged so far laid out there as files.
+    """Where the active run's artifacts are (or ``artifact_path`` among them), an absolute path
+    as MLflow's for a local store, with the artifacts logged so far laid out there as files.
 
     Example:
         >>> get_artifact_uri("model")  # doctest: +SKIP
-        'file:///home/me/.nbtrack/artifacts/runs/0f3c.../model'
+        '/home/me/.nbtrack/artifacts/runs/0f3c.../model'
     """
     run = active_run()
     if run is None:
@@ -74,8 +74,8 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     store = run.store.read()
     root = materialize(store, run.run_id)
     if not artifact_path:
-        return root.as_uri()
-    return (root / blobs.normalize_artifact_path(None, artifact_path)).as_uri()
+        return str(root)
+    return str(root / blobs.normalize_artifact_path(None, artifact_path))
 
 
 def materialize(store: Store, run_id: str, path: str | None = None, root: Path | None = None) -> Path:

@@ -1,5 +1,6 @@
 """MLflow's system tags, set on every new run: ``mlflow.runName``, ``mlflow.user``,
-``mlflow.source.name``, ``mlflow.source.type``, ``mlflow.source.git.commit``,
+``mlflow.source.name``, ``mlflow.source.type``, ``mlflow.source.git.commit`` (``.branch``,
+``.repoURL``),
 ``mlflow.parentRunId`` (and ``mlflow.note.content``, from ``description``).
 
 So ``search_runs()`` has the ``tags.mlflow.*`` columns MLflow code reads
@@ -9,8 +10,8 @@ So ``search_runs()`` has the ``tags.mlflow.*`` columns MLflow code reads
   from the frontend; an API call finds it in the session variables, as ``capture/`` does);
 - otherwise ``LOCAL``, named by the script (``sys.argv[0]``, absolute).
 
-The git commit of that file's folder is read once per folder every ``GIT_REFRESH_S``
-seconds (one ``git rev-parse``), never per run in a loop. ``%%track`` cells get it, with
+The git commit, branch and remote of that file's folder are read once per folder every
+``GIT_REFRESH_S`` seconds (two ``git`` calls), never per run in a loop. ``%%track`` cells get it, with
 branch and dirty state, from the capture worker instead, off the cell's path.
 
 Example:
@@ -46,9 +47,7 @@ def system_tags(run_name: str, user: str | None, *, parent_run_id: str | None,
         tags["mlflow.source.name"] = source_name
     if git:
         folder = os.path.dirname(source_name) if source_name and os.path.isabs(source_name) else os.getcwd()
-        commit = git_commit(folder)
-        if commit:
-            tags["mlflow.source.git.commit"] = commit
+        tags.update(git_tags(folder))
     return tags
 
 
@@ -74,17 +73,35 @@ def _kernel_shell():
     return shell if getattr(shell, "kernel", None) is not None else None
 
 
-def git_commit(folder: str) -> str | None:
-    """``HEAD``'s commit of the repository holding ``folder``; None outside one or without git."""
+def git_tags(folder: str) -> dict[str, str]:
+    """MLflow's git tags for ``folder``'s repository: ``mlflow.source.git.commit``, ``.branch``
+    (when on one) and ``.repoURL`` (its first remote, credentials stripped); none outside a
+    repository, before its first commit, or without git. Two ``git`` calls, reused for
+    ``GIT_REFRESH_S`` seconds."""
     cached = STATE.git_commits.get(folder)
     if cached is not None and time.monotonic() - cached[0] < GIT_REFRESH_S:
-        return cached[1]
+        return dict(cached[1])
+    tags: dict[str, str] = {}
+    head = _git(folder, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")  # commit, then branch
+    if head is not None and len(head.split()) == 2:
+        commit, branch = head.split()
+        tags["mlflow.source.git.commit"] = commit
+        if branch != "HEAD":  # "HEAD" means detached: no branch
+            tags["mlflow.source.git.branch"] = branch
+        remotes = _git(folder, "config", "--get-regexp", r"^remote\..*\.url$")
+        if remotes:
+            from ..capture.environment import _without_credentials
+
+            tags["mlflow.source.git.repoURL"] = _without_credentials(remotes.splitlines()[0].split(None, 1)[-1])
+    STATE.git_commits[folder] = (time.monotonic(), tags)
+    return dict(tags)
+
+
+def _git(folder: str, *args: str) -> str | None:
+    """``git``'s output, or None when it fails or is missing (runs simply have no git tags)."""
     try:
-        done = subprocess.run(["git", "-C", folder, "rev-parse", "--verify", "-q", "HEAD"],
-                              capture_output=True, timeout=GIT_TIMEOUT_S, check=False,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-        commit = done.stdout.decode().strip() if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):  # no git here: runs simply have no commit tag
-        commit = None
-    STATE.git_commits[folder] = (time.monotonic(), commit or None)
-    return commit or None
+        done = subprocess.run(["git", "-C", folder, *args], capture_output=True, timeout=GIT_TIMEOUT_S,
+                              check=False, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.decode().strip() if done.returncode == 0 else None

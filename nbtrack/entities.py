@@ -207,3 +207,13 @@ class PagedList(list):
 def is_nan(value: float) -> bool:
     """True for NaN; SQLite stores NaN as NULL, so readers map NULL back through this."""
     return isinstance(value, float) and math.isnan(value)
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelVersion`` and ``RegisteredModel`` (MLflow's ``mlflow.entities.model_registry``)
+    are defined with the registry's reads; reached here too, on first use."""
+    if name in ("ModelVersion", "RegisteredModel"):
+        from .store import registry_queries
+
+        return getattr(registry_queries, name)
+    raise AttributeError(f"module 'nbtrack.entities' has no attribute {name!r}")

@@ -60,6 +60,8 @@ print(json.dumps({
     "statuses": sorted(runs["status"].tolist()),
     "experiments": [type(e).__name__ for e in found] + [e.name for e in found],
     "run_type": type(run).__name__,
+    "loaded": mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/meta.json"),
+    "downloaded": os.path.isabs(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="meta.json")),
 }))
 '''
 
@@ -120,6 +122,6 @@ def test_an_mlflow_workflow_gives_the_same_columns_and_shapes(tmp_path) -> None:
             elif key != "tags.mlflow.parentRunId":  # run ids differ
                 assert value == mine, key
     for key in ("history", "artifacts", "local_is_absolute", "local_files", "uri_is_a_path", "parent",
-                "experiments", "run_type"):
+                "experiments", "run_type", "loaded", "downloaded"):
         assert ours[key] == theirs[key], key
     assert ours["params"] == theirs["params"] and ours["statuses"] == theirs["statuses"]

@@ -33,6 +33,10 @@ def test_the_client_is_reachable_under_mlflows_names() -> None:
 
     assert MlflowClient is nbtrack.MlflowClient is nbtrack.Client
     assert nbtrack.MlflowException is nbtrack.NbtrackError
+    from nbtrack.entities import ModelVersion, RegisteredModel  # as mlflow.entities.model_registry's
+    from nbtrack.store import registry_queries
+
+    assert (ModelVersion, RegisteredModel) == (registry_queries.ModelVersion, registry_queries.RegisteredModel)
 
 
 # --- experiments ---------------------------------------------------------------------------
@@ -335,3 +339,30 @@ def test_in_a_real_kernel_api_runs_and_cells_are_notebook_sources(tmp_path, nbtr
     assert frame["tags.mlflow.runName"].tolist() == ["api", "cell"]
     assert frame["tags.mlflow.source.type"].tolist() == ["NOTEBOOK", "NOTEBOOK"]
     assert frame["tags.mlflow.source.name"].tolist() == [str(notebook)] * 2
+
+
+def test_the_artifacts_module_as_mlflow_artifacts(tmp_path) -> None:
+    pil = pytest.importorskip("PIL.Image")
+    with nbtrack.start_run() as run:
+        nbtrack.log_text("a report", "reports/summary.md")
+        nbtrack.log_dict({"classes": [0, 1]}, "meta.json")
+        nbtrack.log_image(np.zeros((2, 3, 3), dtype=np.uint8), "img.png")
+        uri = nbtrack.get_artifact_uri("reports/summary.md")
+    run_id = run.info.run_id
+    artifacts = nbtrack.artifacts
+    assert artifacts.load_text(f"runs:/{run_id}/reports/summary.md") == "a report"
+    assert artifacts.load_text(uri) == "a report"  # a path under the run's artifact_uri
+    assert artifacts.load_dict(f"runs:/{run_id}/meta.json") == {"classes": [0, 1]}
+    assert isinstance(artifacts.load_image(f"runs:/{run_id}/img.png"), pil.Image)
+    assert artifacts.load_image(f"runs:/{run_id}/img.png").size == (3, 2)
+    local = artifacts.download_artifacts(run_id=run_id, artifact_path="reports", dst_path=str(tmp_path / "d"))
+    assert local == str(tmp_path / "d" / "reports") and os.listdir(local) == ["summary.md"]
+    assert os.path.isabs(artifacts.download_artifacts(f"runs:/{run_id}/meta.json"))
+    assert [f.path for f in artifacts.list_artifacts(run_id=run_id)] == ["img.png", "meta.json", "reports"]
+    assert [f.path for f in artifacts.list_artifacts(f"runs:/{run_id}/reports")] == ["reports/summary.md"]
+    with pytest.raises(InvalidInput, match="not both"):
+        artifacts.download_artifacts(f"runs:/{run_id}/meta.json", run_id=run_id)
+    with pytest.raises(InvalidInput, match="not an artifact of this store"):
+        artifacts.load_text(str(tmp_path / "elsewhere.txt"))
+    with pytest.raises(InvalidInput, match="a folder"):
+        artifacts.load_text(f"runs:/{run_id}/reports")

@@ -102,7 +102,15 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path, monkeypatch) -
     _assert_untouched(database, monkeypatch, "is not an SQLite file")
 
 
-def test_an_empty_file_and_an_nbtrack_store_still_open(tmp_path) -> None:
+def test_an_empty_file_a_store_being_created_and_an_nbtrack_store_still_open(tmp_path) -> None:
+    from nbtrack.store.database import refuse_foreign
+
+    creating = tmp_path / "creating.db"  # as another process's first migration finds it
+    with sqlite3.connect(creating) as conn:
+        conn.execute("CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, migration_set TEXT, "
+                     "name TEXT, applied_at TEXT)")
+    conn.close()
+    refuse_foreign(creating)
     empty = tmp_path / "empty.db"
     empty.touch()
     nbtrack.set_tracking_uri(f"sqlite:///{empty}")

@@ -176,8 +176,9 @@ def refuse_foreign(database: Path) -> None:
 
     Only SQLite looks at the file, through an ``immutable`` read-only connection: it takes
     no lock, creates no journal, WAL or shared-memory file, and writes nothing, so the
-    file and its folder stay byte-identical. An empty file, or a database with no tables,
-    is a store nbtrack may create. A store that nbtrack wrote has its migration records.
+    file and its folder stay byte-identical. An empty file, or a database with no tables
+    but sqlite-utils' migrations table, is a store nbtrack may create (or is creating). A
+    store that nbtrack wrote has its migration records.
 
     Example:
         >>> refuse_foreign(Path("/nonexistent/nbtrack.db"))  # nothing there: nothing to refuse
@@ -193,7 +194,10 @@ def refuse_foreign(database: Path) -> None:
         return  # the ordinary open names the problem
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
+        if tables <= {"_sqlite_migrations"}:
+            # Empty, or a store another process is creating: sqlite-utils commits the
+            # migrations table before the first migration (read without a lock, the file
+            # may show that state).
             return
         ours = "_sqlite_migrations" in tables and conn.execute(
             "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1", (MIGRATION_SET,)).fetchone()

@@ -310,14 +310,16 @@ def start_run(
 
 def with_system_tags(command: commands.CreateRun) -> commands.CreateRun:
     """``command`` with MLflow's system tags added (its own tags win)."""
-    from dataclasses import replace
-
     from .system_tags import system_tags
 
     tags = system_tags(command.run_name, command.user_id, parent_run_id=command.parent_run_id,
                        notebook_path=command.notebook_path,
                        git=command.source != "cell")  # a cell's git state comes from capture/
-    return replace(command, tags={**tags, **command.tags})
+    # new_run_command made this dict for this command alone, and nothing has seen it yet:
+    # filling it costs less than dataclasses.replace on the path of every start_run.
+    for key, value in tags.items():
+        command.tags.setdefault(key, value)  # type: ignore[attr-defined]
+    return command
 
 
 def _resume(handle: StoreHandle, run_id: str) -> tuple[CreatedRun, dict[str, str], dict[str, str]]:

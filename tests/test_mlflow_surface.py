@@ -270,6 +270,17 @@ def test_log_image_table_and_inputs() -> None:
     assert sorted(d.context for d in stored.inputs.dataset_inputs) == ["test", "train"]
 
 
+def test_search_runs_takes_mlflows_positional_order_too() -> None:
+    experiment_id = nbtrack.create_experiment("positional")
+    with nbtrack.start_run(experiment_id=experiment_id):
+        nbtrack.log_metric("x", 1.0)
+    with nbtrack.start_run():
+        nbtrack.log_metric("x", 2.0)
+    assert len(nbtrack.search_runs([experiment_id])) == 1  # MLflow: experiment_ids first
+    assert nbtrack.search_runs([experiment_id], "metrics.x > 0")["metrics.x"].tolist() == [1.0]
+    assert nbtrack.search_runs("metrics.x > 1.5")["metrics.x"].tolist() == [2.0]  # nbtrack: the filter first
+
+
 def test_is_tracking_uri_set(monkeypatch) -> None:
     assert nbtrack.is_tracking_uri_set()  # NBTRACK_HOME, set by the fixture
     monkeypatch.delenv("NBTRACK_HOME")

@@ -45,11 +45,14 @@ def search_runs(
 
     Unlike MLflow, ``search_all_experiments`` defaults to True: a notebook user
     usually wants every run in the local store. ``output_format="list"`` returns
-    ``Run`` objects.
+    ``Run`` objects. MLflow's positional order (``experiment_ids`` first, then the
+    filter) works too: a list first means experiment ids.
 
     Example:
         >>> search_runs("params.alpha IN ('1', '2') OR metrics.f1 >= 0.9")  # doctest: +SKIP
     """
+    if isinstance(filter_string, (list, tuple)):  # mlflow.search_runs(["1"], "metrics.x > 0")
+        filter_string, experiment_ids = (experiment_ids if isinstance(experiment_ids, str) else None), filter_string
     store = read_store()
     ids = [*(experiment_ids or []), *queries.experiment_ids(store, experiment_names or [])]
     if not ids and not search_all_experiments:

@@ -88,9 +88,9 @@ _EXPORTS: dict[str, str] = {
 }
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
-_SUBMODULES = ("sklearn", "pyfunc", "keras", "models", "artifacts")
+_SUBMODULES = ("sklearn", "pyfunc", "keras", "models", "artifacts", "data")
 
-__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "artifacts", "__version__",
+__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "artifacts", "data", "__version__",
                               "load_ipython_extension", "unload_ipython_extension"]
 
 

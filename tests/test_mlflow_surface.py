@@ -377,3 +377,18 @@ def test_the_artifacts_module_as_mlflow_artifacts(tmp_path) -> None:
         artifacts.load_text(str(tmp_path / "elsewhere.txt"))
     with pytest.raises(InvalidInput, match="a folder"):
         artifacts.load_text(f"runs:/{run_id}/reports")
+
+
+def test_mlflow_data_datasets_go_to_log_input() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": [1, 0, 1]})
+    with nbtrack.start_run() as run:
+        dataset = nbtrack.data.from_pandas(frame, source="reviews.csv", name="reviews", targets="label")
+        nbtrack.log_input(dataset, context="train")  # MLflow's order: dataset, context
+        nbtrack.log_input(nbtrack.data.from_numpy(np.arange(6).reshape(3, 2), name="xs"), "test")
+    inputs = {d.name: d for d in nbtrack.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert inputs["reviews"].context == "train" and inputs["reviews"].source == "reviews.csv"
+    assert inputs["reviews"].shape == (3, 2) and inputs["reviews"].profile["targets"] == "label"
+    assert inputs["reviews"].digest == nbtrack.tracking.inputs.fingerprint(frame).digest
+    assert inputs["xs"].context == "test" and inputs["xs"].shape == (3, 2)

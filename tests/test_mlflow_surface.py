@@ -392,3 +392,19 @@ def test_mlflow_data_datasets_go_to_log_input() -> None:
     assert inputs["reviews"].shape == (3, 2) and inputs["reviews"].profile["targets"] == "label"
     assert inputs["reviews"].digest == nbtrack.tracking.inputs.fingerprint(frame).digest
     assert inputs["xs"].context == "test" and inputs["xs"].shape == (3, 2)
+
+
+def test_gc_removes_the_files_get_artifact_uri_laid_out_for_a_purged_run() -> None:
+    from nbtrack.paths import current_location
+    from nbtrack.store.gc import collect_garbage
+
+    with nbtrack.start_run() as gone:
+        nbtrack.log_text("x" * 100, "notes.txt")
+        gone_folder = Path(nbtrack.get_artifact_uri())
+    with nbtrack.start_run() as kept:
+        nbtrack.log_text("y", "notes.txt")
+        kept_folder = Path(nbtrack.get_artifact_uri())
+    nbtrack.delete_run(gone.info.run_id)
+    report = collect_garbage(current_location())
+    assert report.runs_purged == 1 and report.bytes_freed >= 200  # the copy and the blob
+    assert not gone_folder.exists() and (kept_folder / "notes.txt").read_text() == "y"

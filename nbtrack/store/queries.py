@@ -96,7 +96,9 @@ def artifact_root(location: StoreLocation) -> str:
     """The folder under which each run's artifacts are laid out as files (``<root>/<run_id>``)
     when asked for: ``get_artifact_uri`` fills it from the content-addressed blobs. A run's
     ``artifact_uri`` is this root + its id."""
-    return str(location.artifacts / "runs")
+    from .artifacts import run_folder
+
+    return str(run_folder(location))
 
 
 def artifact_uri(location: StoreLocation, run_id: str) -> str:

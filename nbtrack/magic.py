@@ -104,6 +104,8 @@ class TrackMagics(Magics):
     @argument("--metrics", default=None, metavar="a,b",
               help="Variables logged as metrics when the cell finishes.")
     @argument("--no-snapshot", action="store_true", help="Do not store a notebook snapshot.")
+    @argument("--system", action="store_true",
+              help="Sample CPU, memory, disk, network and GPU while the cell runs (system/* metrics).")
     @argument("-q", "--quiet", action="store_true", help="Do not show the run summary.")
     @cell_magic
     def track(self, line: str, cell: str) -> RunSummary | None:
@@ -194,6 +196,7 @@ class TrackMagics(Magics):
             run_name=args.name, experiment=args.experiment, tags=tags, bound_params=bound, params=mode,
             metrics=_names(args.metrics, "--metrics"), snapshot=self.snapshot and not args.no_snapshot,
             fingerprint=self.fingerprint_inputs, git=self.capture_git, packages=self.capture_packages,
+            system_metrics=True if args.system else None,
         )
 
     # --- %nbtrack ------------------------------------------------------------------------

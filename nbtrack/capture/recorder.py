@@ -57,6 +57,7 @@ class TrackOptions:
     git: bool = True
     packages: bool = True
     source: str = "cell"
+    system_metrics: bool | None = None  # --system; None follows enable_system_metrics_logging()
 
 
 @contextlib.contextmanager
@@ -148,6 +149,7 @@ class CellRecording:
                 run_name=options.run_name, experiment_id=experiment_id, tags=tags,
                 nested=self._outer is not None, notebook_path=ctx.notebook_path, cell_id=key,
                 execution_count=ctx.execution_count, code=self.raw_cell, source=options.source,
+                log_system_metrics=options.system_metrics,
             )
             if options.bound_params:
                 fluent.log_params({k: _param_text(v) for k, v in options.bound_params.items()})

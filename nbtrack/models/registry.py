@@ -290,6 +290,16 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
 _current_registry = registry  # register_model's parameter shadows the function's name
 
 
+def set_model_version_tag(name: str, version: int | str | None = None, key: str | None = None,
+                          value: Any = None) -> None:
+    """Tag a model version (MLflow's fluent ``set_model_version_tag``).
+
+    Example:
+        >>> set_model_version_tag("customer-sentiment", 1, "validated", "yes")  # doctest: +SKIP
+    """
+    registry().set_model_version_tag(name, version, key, value)
+
+
 def search_registered_models(filter_string: str | None = None, max_results: int = 100,
                              order_by: list[str] | None = None) -> list[RegisteredModel]:
     return registry().search_registered_models(filter_string, max_results, order_by)

@@ -28,7 +28,9 @@ from ..entities import (
 )
 from ..errors import ExperimentNotFound, InvalidInput, RunNotFound
 from .commands import ArtifactEntry
+from ..paths import StoreLocation
 from .database import Store, transaction
+from .experiments import all_experiment_tags, experiment_tags
 from .filters import compile_filter, compile_order_by
 
 RUN_COLUMNS = (
@@ -90,12 +92,24 @@ class ExperimentActivity(NamedTuple):
     last_start_time: int | None
 
 
-ARTIFACT_URI_PREFIX = "nbtrack-artifacts:/"
+def artifact_root(location: StoreLocation) -> str:
+    """The folder under which each run's artifacts are laid out as files (``<root>/<run_id>``)
+    when asked for: ``get_artifact_uri`` fills it from the content-addressed blobs. A run's
+    ``artifact_uri`` is this root + its id."""
+    from .artifacts import run_folder
+
+    return str(run_folder(location))
 
 
-def artifact_uri(run_id: str) -> str:
-    """The run's artifact URI: artifacts are content-addressed, so this names, not locates."""
-    return ARTIFACT_URI_PREFIX + run_id
+def artifact_uri(location: StoreLocation, run_id: str) -> str:
+    """The run's artifact URI: an absolute path, as MLflow's for a local SQLite store.
+
+    Example:
+        >>> from nbtrack.paths import resolve_location
+        >>> artifact_uri(resolve_location("/tmp/s"), "abc")
+        '/tmp/s/artifacts/runs/abc'
+    """
+    return f"{artifact_root(location)}/{run_id}"
 
 
 def get_experiment(store: Store, experiment_id: str) -> Experiment:
@@ -105,8 +119,9 @@ def get_experiment(store: Store, experiment_id: str) -> Experiment:
         (_experiment_int(experiment_id),),
     ).fetchone()
     if row is None:
-        raise InvalidInput(f"no experiment with id {experiment_id!r}; see nbtrack.search_experiments()")
-    return Experiment(str(row[0]), row[1], row[2], row[3], row[4])
+        raise ExperimentNotFound(f"no experiment with id {experiment_id!r}; see nbtrack.search_experiments()")
+    return Experiment(str(row[0]), row[1], row[2], row[3], row[4], experiment_tags(store, row[0]),
+                      artifact_root(store.location))
 
 
 def get_experiment_by_name(store: Store, name: str) -> Experiment | None:
@@ -142,7 +157,9 @@ def list_experiments(store: Store) -> list[Experiment]:
         "SELECT experiment_id, name, lifecycle_stage, creation_time, last_update_time "
         "FROM experiments ORDER BY experiment_id"
     ).fetchall()
-    return [Experiment(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    tags = all_experiment_tags(store)
+    root = artifact_root(store.location)
+    return [Experiment(str(r[0]), r[1], r[2], r[3], r[4], tags.get(str(r[0]), {}), root) for r in rows]
 
 
 def _experiment_int(experiment_id: str | int) -> int:
@@ -256,17 +273,17 @@ def runs_by_pk(store: Store, pks: Sequence[int]) -> list[Run]:
         tags = {k: col[index] for k, col in table.tags.items() if col[index] is not None}
         summaries = {k: col[index] for k, col in table.summaries.items() if col[index] is not None}
         data = RunData(params, {k: s.last for k, s in summaries.items()}, tags, summaries)
-        runs.append(Run(_info(table.attributes[index]), data, RunInputs(tuple(inputs.get(pk, ())))))
+        runs.append(Run(_info(table.attributes[index], store.location), data, RunInputs(tuple(inputs.get(pk, ())))))
     return runs
 
 
-def _info(row: RunAttributes) -> RunInfo:
+def _info(row: RunAttributes, location: StoreLocation) -> RunInfo:
     (_, run_id, experiment_id, name, status, start, end, stage, user, parent, notebook, cell,
      count, previous, source, code, error_type, error_message, error_traceback, host, pid) = row
     error = RunError(error_type, error_message or "", error_traceback) if error_type else None
     return RunInfo(
         run_id=run_id, experiment_id=str(experiment_id), run_name=name, status=RunStatus(status),
-        start_time=start, end_time=end, lifecycle_stage=stage, artifact_uri=artifact_uri(run_id),
+        start_time=start, end_time=end, lifecycle_stage=stage, artifact_uri=artifact_uri(location, run_id),
         user_id=user, parent_run_id=parent, notebook_path=notebook, cell_id=cell,
         execution_count=count, previous_run_id=previous, source=source, code=code, error=error,
         host=host, pid=pid,

@@ -400,6 +400,15 @@ def _refuse_if_registered(conn: sqlite3.Connection, run_id: str) -> None:
             f"first (MlflowClient().delete_model_version(name, version)), then the run")
 
 
+@handles(cmd.RenameRun)
+def _rename_run(conn: sqlite3.Connection, c: cmd.RenameRun) -> None:
+    row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (c.run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(f"no run {c.run_id!r} to rename")
+    conn.execute("UPDATE runs SET run_name = ? WHERE id = ?", (c.name, row[0]))
+    conn.execute("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, 'mlflow.runName', ?)", (row[0], c.name))
+
+
 @handles(cmd.PurgeRuns)
 def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
     pks = [(pk,) for pk in c.runs]

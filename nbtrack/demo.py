@@ -82,7 +82,7 @@ class Promotion(NamedTuple):
 
 def register_and_promote(run_ids: list[str], best_run: str) -> Promotion:
     """Register every run's model, promote the best (alias and stage), load it back both ways."""
-    client = nbtrack.Client()
+    client = nbtrack.MlflowClient()
     versions = {run_id: int(nbtrack.register_model(f"runs:/{run_id}/model", MODEL_NAME).version)
                 for run_id in run_ids}
     champion = versions[best_run]

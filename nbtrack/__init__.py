@@ -32,6 +32,12 @@ _EXPORTS: dict[str, str] = {
     "set_tags": "nbtrack.tracking.fluent",
     "delete_tag": "nbtrack.tracking.fluent",
     "flush": "nbtrack.tracking.fluent",
+    "flush_async_logging": "nbtrack.tracking.fluent",
+    "flush_artifact_async_logging": "nbtrack.tracking.fluent",
+    "log_stream": "nbtrack.tracking.artifacts",
+    "get_registry_uri": "nbtrack.paths",
+    "set_registry_uri": "nbtrack.paths",
+    "set_model_version_tag": "nbtrack.models.registry",
     "ActiveRun": "nbtrack.tracking.fluent",
     "log_artifact": "nbtrack.tracking.artifacts",
     "log_artifacts": "nbtrack.tracking.artifacts",
@@ -41,9 +47,32 @@ _EXPORTS: dict[str, str] = {
     "log_input": "nbtrack.tracking.inputs",
     "search_runs": "nbtrack.tracking.search",
     "get_run": "nbtrack.tracking.search",
-    "search_experiments": "nbtrack.tracking.search",
-    "get_experiment_by_name": "nbtrack.tracking.search",
+    "search_experiments": "nbtrack.tracking.experiments",
+    "get_experiment_by_name": "nbtrack.tracking.experiments",
+    "get_experiment": "nbtrack.tracking.experiments",
+    "create_experiment": "nbtrack.tracking.experiments",
+    "delete_experiment": "nbtrack.tracking.experiments",
+    "restore_experiment": "nbtrack.tracking.experiments",
+    "set_experiment_tag": "nbtrack.tracking.experiments",
+    "set_experiment_tags": "nbtrack.tracking.experiments",
+    "delete_experiment_tag": "nbtrack.tracking.experiments",
+    "get_parent_run": "nbtrack.tracking.runs",
+    "delete_run": "nbtrack.tracking.runs",
+    "restore_run": "nbtrack.tracking.runs",
+    "get_artifact_uri": "nbtrack.tracking.runs",
+    "log_inputs": "nbtrack.tracking.runs",
+    "log_image": "nbtrack.tracking.media",
+    "log_table": "nbtrack.tracking.media",
+    "load_table": "nbtrack.tracking.media",
+    "is_tracking_uri_set": "nbtrack.paths",
+    "enable_system_metrics_logging": "nbtrack.system_metrics",
+    "disable_system_metrics_logging": "nbtrack.system_metrics",
+    "set_system_metrics_sampling_interval": "nbtrack.system_metrics",
+    "set_system_metrics_samples_before_logging": "nbtrack.system_metrics",
+    "set_system_metrics_node_id": "nbtrack.system_metrics",
     "Client": "nbtrack.tracking.client",
+    "MlflowClient": "nbtrack.tracking.client",
+    "MlflowException": "nbtrack.errors",
     "compare": "nbtrack.widgets",
     "RunStatus": "nbtrack.entities",
     "ViewType": "nbtrack.entities",
@@ -60,9 +89,10 @@ _EXPORTS: dict[str, str] = {
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
 # ``nbtrack.autolog`` is callable too: ``nbtrack.autolog()`` turns autolog on for every library
-_SUBMODULES = ("sklearn", "pyfunc", "keras", "models", "autolog")
+_SUBMODULES = ("sklearn", "pyfunc", "keras", "models", "artifacts", "data", "autolog")
 
-__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "autolog", "__version__",
+__all__ = sorted(_EXPORTS) + ["sklearn", "pyfunc", "keras", "models", "artifacts", "data", "autolog",
+                              "__version__",
                               "load_ipython_extension", "unload_ipython_extension"]
 
 
@@ -135,8 +165,22 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .paths import get_tracking_uri, set_tracking_uri
     from .tracking.artifacts import log_artifact, log_artifacts, log_dict, log_figure, log_text
     from .tracking.client import Client
-    from .tracking.fluent import (ActiveRun, active_run, delete_tag, end_run, flush, last_active_run,
-                                  log_metric, log_metrics, log_param, log_params, set_experiment,
-                                  set_tag, set_tags, start_run)
+    from .tracking.fluent import (ActiveRun, active_run, delete_tag, end_run, flush, flush_artifact_async_logging,
+                                  flush_async_logging, last_active_run, log_metric, log_metrics, log_param,
+                                  log_params, set_experiment, set_tag, set_tags, start_run)
+    from .tracking.artifacts import log_stream
+    from .paths import get_registry_uri, set_registry_uri
+    from .models.registry import set_model_version_tag
     from .tracking.inputs import log_input
-    from .tracking.search import get_experiment_by_name, get_run, search_experiments, search_runs
+    from .paths import is_tracking_uri_set
+    from .system_metrics import (disable_system_metrics_logging, enable_system_metrics_logging,
+                                 set_system_metrics_node_id, set_system_metrics_samples_before_logging,
+                                 set_system_metrics_sampling_interval)
+    from .tracking.client import MlflowClient
+    from .errors import MlflowException
+    from .tracking.experiments import (create_experiment, delete_experiment, delete_experiment_tag,
+                                       get_experiment, get_experiment_by_name, restore_experiment,
+                                       search_experiments, set_experiment_tag, set_experiment_tags)
+    from .tracking.media import load_table, log_image, log_table
+    from .tracking.runs import delete_run, get_artifact_uri, get_parent_run, log_inputs, restore_run
+    from .tracking.search import get_run, search_runs

@@ -1,7 +1,11 @@
-"""``nbtrack demo``: train a few real scikit-learn models, track them, print the comparison.
+"""``nbtrack demo``: the workflow MLflow users know, end to end, on a text task made here.
 
-Uses the digits data set that scikit-learn ships (no download) and the default
-local store (``.nbtrack/`` in the working directory, or ``$NBTRACK_HOME``).
+Three sentiment classifiers are trained on product reviews generated locally (no
+download), each tracked as a run with a learning curve; they are compared, all three
+registered as versions of ``customer-sentiment``, the best promoted (alias
+``champion`` and stage Production), then loaded back by alias and by stage and used to
+predict. Everything goes to the default local store (``.nbtrack/`` in the working
+directory, or ``$NBTRACK_HOME``).
 
 Example:
     $ nbtrack demo
@@ -10,63 +14,87 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import nbtrack
+from nbtrack.demo_data import Reviews, make_reviews
 
-EXPERIMENT = "digits-demo"
+EXPERIMENT = "sentiment-demo"
+MODEL_NAME = "customer-sentiment"
+REVIEWS_TO_SCORE = ["love this dress, perfect fit and lovely fabric",
+                    "cheap fabric, it ripped after one wash, returning it"]
 
-
-def train_and_track() -> list[str]:
-    """Fit four classifiers on sklearn's digits; each fit is a run. Returns the run ids."""
-    from sklearn.datasets import load_digits
-    from sklearn.ensemble import RandomForestClassifier
+def _candidates() -> dict[str, object]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import train_test_split
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.neural_network import MLPClassifier
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
 
-    digits = load_digits(as_frame=True)
-    pixels = digits.data / 16.0  # pixel intensities are 0..16; scaled, the solvers converge quickly
-    X_train, X_test, y_train, y_test = train_test_split(
-        pixels, digits.target, test_size=0.25, random_state=0)
-    candidates = {
-        "gaussian-nb": (GaussianNB, {"var_smoothing": 1e-9}),
-        "logreg-C0.1": (LogisticRegression, {"C": 0.1, "max_iter": 500}),
-        "forest-100": (RandomForestClassifier, {"n_estimators": 100, "max_depth": 12, "random_state": 0}),
-        "mlp-64": (MLPClassifier, {"hidden_layer_sizes": (64,), "max_iter": 60, "random_state": 0}),
+    return {
+        "tfidf-nb": make_pipeline(TfidfVectorizer(max_features=3000), MultinomialNB(alpha=1.0)),
+        "tfidf-logreg": make_pipeline(TfidfVectorizer(max_features=3000, ngram_range=(1, 2)),
+                                      LogisticRegression(C=4.0, max_iter=500)),
+        "tfidf-svm": make_pipeline(TfidfVectorizer(max_features=300, binary=True), LinearSVC(C=0.05)),
     }
+
+
+def train_and_track(data: Reviews) -> list[str]:
+    """Fit the three pipelines; each fit is a run with a learning curve and a logged model."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     nbtrack.set_experiment(EXPERIMENT)
     run_ids = []
-    for name, (model_class, params) in candidates.items():
-        with nbtrack.start_run(run_name=name, tags={"model": model_class.__name__}) as run:
-            nbtrack.log_params(params)
-            nbtrack.log_input(X_train, name="digits", context="train")
-            nbtrack.log_input(X_test, name="digits", context="test")
+    for name, pipe in _candidates().items():
+        with nbtrack.start_run(run_name=name, tags={"task": "sentiment"}) as run:
+            nbtrack.log_params({k: v for k, v in pipe.get_params().items()
+                                if "__" in k and isinstance(v, (int, float, str)) and v is not None})
+            nbtrack.log_input(data.train_text, name="reviews", context="train")
+            nbtrack.log_input(data.test_text, name="reviews", context="test")
             started = time.perf_counter()
-            model = model_class(**params)
-            if model_class is MLPClassifier:
-                # A real training curve: one partial_fit pass per epoch.
-                for epoch in range(30):
-                    model.partial_fit(X_train, y_train, classes=sorted(set(y_train)))
-                    nbtrack.log_metric("train_loss", model.loss_, step=epoch)
-                    nbtrack.log_metric("val_accuracy", accuracy_score(y_test, model.predict(X_test)), step=epoch)
-            else:
-                # A learning curve for every model (the page draws each run's): fit on growing
-                # shares of the training set; the last fit, on all of it, is the model kept.
-                for step, share in enumerate((0.2, 0.4, 0.6, 0.8, 1.0)):
-                    rows = max(20, int(len(X_train) * share))
-                    model.fit(X_train[:rows], y_train[:rows])
-                    nbtrack.log_metric("val_accuracy", accuracy_score(y_test, model.predict(X_test)), step=step)
-            predicted = model.predict(X_test)
+            # A learning curve for every model (the page draws each run's): fit on growing
+            # shares of the training set; the last fit, on all of it, is the model kept.
+            for step, share in enumerate((0.1, 0.25, 0.5, 0.75, 1.0)):
+                rows = int(len(data.train_text) * share)
+                pipe.fit(data.train_text[:rows], data.train_label[:rows])
+                nbtrack.log_metric("val_accuracy", accuracy_score(data.test_label, pipe.predict(data.test_text)),
+                                   step=step)
+            predicted = pipe.predict(data.test_text)
             nbtrack.log_metrics({
-                "accuracy": accuracy_score(y_test, predicted),
-                "f1_macro": f1_score(y_test, predicted, average="macro"),
+                "accuracy": accuracy_score(data.test_label, predicted),
+                "f1": f1_score(data.test_label, predicted),
                 "fit_seconds": time.perf_counter() - started,
             })
+            nbtrack.sklearn.log_model(pipe, name="model", input_example=data.train_text[:3])
             run_ids.append(run.run_id)
     return run_ids
+
+
+class Promotion(NamedTuple):
+    best_run: str
+    champion_version: int
+    versions: list[int]
+    by_alias: list[int]
+    by_stage: list[int]
+
+
+def register_and_promote(run_ids: list[str], best_run: str) -> Promotion:
+    """Register every run's model, promote the best (alias and stage), load it back both ways."""
+    client = nbtrack.MlflowClient()
+    versions = {run_id: int(nbtrack.register_model(f"runs:/{run_id}/model", MODEL_NAME).version)
+                for run_id in run_ids}
+    champion = versions[best_run]
+    client.set_registered_model_alias(MODEL_NAME, "champion", champion)
+    with warnings.catch_warnings():  # stages are deprecated in MLflow (and here), still widely used
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage(MODEL_NAME, champion, "Production",
+                                              archive_existing_versions=True)
+    by_alias = nbtrack.pyfunc.load_model(f"models:/{MODEL_NAME}@champion").predict(REVIEWS_TO_SCORE)
+    by_stage = nbtrack.sklearn.load_model(f"models:/{MODEL_NAME}/Production").predict(REVIEWS_TO_SCORE)
+    return Promotion(best_run, champion, sorted(versions.values()),
+                     [int(x) for x in by_alias], [int(x) for x in by_stage])
 
 
 def write_comparison_page(run_ids: list[str], path: Path) -> Path:
@@ -76,7 +104,7 @@ def write_comparison_page(run_ids: list[str], path: Path) -> Path:
 
     comparison = nbtrack.compare(runs=run_ids, metric="val_accuracy", display=False, live=False)
     comparison.select(list(comparison.df["run_id"]))  # every run's curve, best first
-    title = f"{len(run_ids)} scikit-learn classifiers on the digits data, best first"
+    title = f"{len(run_ids)} sentiment classifiers on generated reviews, best first"
     body = static_html(comparison.runs, comparison.view, comparison.curves, comparison.metric,
                        selected=frozenset(comparison.selected), title=title, in_notebook=False)
     path.write_text(
@@ -91,23 +119,31 @@ def main() -> None:
     from .tables import text_table
 
     started = time.perf_counter()
-    run_ids = train_and_track()
+    run_ids = train_and_track(make_reviews())
     nbtrack.flush()
     frame = nbtrack.search_runs(
         f"attributes.run_id IN ({', '.join(repr(r) for r in run_ids)})",
         order_by=["metrics.accuracy DESC"],
     )
-    columns = ["run_name", "status", "params.C", "params.n_estimators", "metrics.accuracy",
-               "metrics.f1_macro", "metrics.fit_seconds"]
-    columns = [c for c in columns if c in frame.columns]
+    columns = ["run_name", "status", "metrics.accuracy", "metrics.f1", "metrics.fit_seconds"]
     rows = frame[columns].astype(object).where(frame[columns].notna(), None).values.tolist()
     print(f"Tracked {len(run_ids)} runs into {nbtrack.get_tracking_uri()} "
           f"in {time.perf_counter() - started:.1f} s. Best first:\n")
     print(text_table(columns, rows))
+
+    best_run, best_name = frame["run_id"].iloc[0], frame["run_name"].iloc[0]
+    promoted = register_and_promote(run_ids, best_run)
+    print(f"\nRegistered {MODEL_NAME} versions {promoted.versions}; the best, {best_name}, is "
+          f"v{promoted.champion_version}: alias @champion and stage Production.")
+    for review, alias_label, stage_label in zip(REVIEWS_TO_SCORE, promoted.by_alias, promoted.by_stage):
+        verdict = "positive" if alias_label else "negative"
+        print(f"  models:/{MODEL_NAME}@champion says {verdict} (the Production stage agrees: "
+              f"{alias_label == stage_label}) for {review!r}")
+
     page = write_comparison_page(run_ids, Path("nbtrack-demo-comparison.html").absolute())
     print(f"\nThe comparison as a page (table and training curves, no script): {page}")
-    print("Next: `nbtrack runs`, `nbtrack show <run id>`, or in a notebook: "
-          "%load_ext nbtrack, then %%track on a cell, then nbtrack.compare().")
+    print(f"Next: `nbtrack runs`, `nbtrack models show {MODEL_NAME}`, `nbtrack models history {MODEL_NAME}`, "
+          "or in a notebook: %load_ext nbtrack, then %%track on a cell, then nbtrack.compare().")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class Experiment:
     creation_time: int | None = None
     last_update_time: int | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    artifact_location: str | None = None  # an absolute path; runs' artifact_uri lives under it
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,30 @@ class Run:
         )
 
 
+class PagedList(list):
+    """A page of search results, as MLflow's: a list, plus ``token`` for the next page
+    (None on the last one).
+
+    Example:
+        >>> PagedList([1, 2], "2").token
+        '2'
+    """
+
+    def __init__(self, items: Any = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
 def is_nan(value: float) -> bool:
     """True for NaN; SQLite stores NaN as NULL, so readers map NULL back through this."""
     return isinstance(value, float) and math.isnan(value)
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelVersion`` and ``RegisteredModel`` (MLflow's ``mlflow.entities.model_registry``)
+    are defined with the registry's reads; reached here too, on first use."""
+    if name in ("ModelVersion", "RegisteredModel"):
+        from .store import registry_queries
+
+        return getattr(registry_queries, name)
+    raise AttributeError(f"module 'nbtrack.entities' has no attribute {name!r}")

@@ -15,11 +15,23 @@ from .state import STATE
 
 
 class NbtrackError(Exception):
-    """Base of every error nbtrack raises on purpose."""
+    """Base of every error nbtrack raises on purpose; ``nbtrack.MlflowException`` too, so code
+    written for MLflow (``except MlflowException as e: e.error_code``) catches it."""
+
+    error_code = "INTERNAL_ERROR"  # MLflow's codes, so handlers that branch on them work
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+MlflowException = NbtrackError
 
 
 class InvalidInput(NbtrackError, ValueError):
     """The caller passed something nbtrack cannot record (bad key, value, path, filter)."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
 
 
 class FilterSyntaxError(InvalidInput):
@@ -29,13 +41,19 @@ class FilterSyntaxError(InvalidInput):
 class RunNotFound(NbtrackError, LookupError):
     """No run has the given id in this store."""
 
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
 
 class ExperimentNotFound(InvalidInput, LookupError):
     """No experiment has the given name or id in this store."""
 
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
 
 class RegistryNotFound(NbtrackError, LookupError):
     """No registered model, version or alias by that name in this store."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
 
 
 class ModelError(NbtrackError):
@@ -56,6 +74,11 @@ class StoreError(NbtrackError):
 
 class NoStore(StoreError):
     """A read found no store where it looked; reads never create one."""
+
+
+class ForeignStore(StoreError):
+    """The file is not an nbtrack store (an MLflow store, another program's SQLite file);
+    nbtrack refuses it before writing anything, and says how to bring its runs in."""
 
 
 class StoreReadOnly(StoreError):

@@ -104,6 +104,8 @@ class TrackMagics(Magics):
     @argument("--metrics", default=None, metavar="a,b",
               help="Variables logged as metrics when the cell finishes.")
     @argument("--no-snapshot", action="store_true", help="Do not store a notebook snapshot.")
+    @argument("--system", action="store_true",
+              help="Sample CPU, memory, disk, network and GPU while the cell runs (system/* metrics).")
     @argument("-q", "--quiet", action="store_true", help="Do not show the run summary.")
     @cell_magic
     def track(self, line: str, cell: str) -> RunSummary | None:
@@ -132,7 +134,8 @@ class TrackMagics(Magics):
         displayhook = self.shell.displayhook
         outer_result = getattr(displayhook, "exec_result", None)
         try:
-            result = self.shell.run_cell(cell, store_history=False)
+            with recording.copying_outputs(tracking):
+                result = self.shell.run_cell(cell, store_history=False)
             error = result.error_before_exec or result.error_in_exec
         except BaseException as exc:  # a shell that re-raises, or Ctrl-C outside the user's code
             raised = error = exc
@@ -193,6 +196,7 @@ class TrackMagics(Magics):
             run_name=args.name, experiment=args.experiment, tags=tags, bound_params=bound, params=mode,
             metrics=_names(args.metrics, "--metrics"), snapshot=self.snapshot and not args.no_snapshot,
             fingerprint=self.fingerprint_inputs, git=self.capture_git, packages=self.capture_packages,
+            system_metrics=True if args.system else None,
         )
 
     # --- %nbtrack ------------------------------------------------------------------------

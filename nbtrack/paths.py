@@ -58,6 +58,37 @@ def get_tracking_uri() -> str:
     return current_location().uri
 
 
+def get_registry_uri() -> str:
+    """The model registry's URI: the tracking store's, where the registry lives (MLflow's
+    ``get_registry_uri``).
+
+    Example:
+        >>> get_registry_uri() == get_tracking_uri()
+        True
+    """
+    return get_tracking_uri()
+
+
+def set_registry_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Accepted for MLflow code: the registry is always the tracking store's, so ``uri`` must
+    name that store (or be None); another one is refused in one line."""
+    if uri is not None and resolve_location(os.fspath(uri)) != current_location():
+        raise InvalidInput(f"nbtrack keeps the model registry in the tracking store ({get_tracking_uri()}); "
+                           "call set_tracking_uri to use another store")
+
+
+def is_tracking_uri_set() -> bool:
+    """True when ``set_tracking_uri`` was called, or ``NBTRACK_HOME`` / ``MLFLOW_TRACKING_URI``
+    names the store (MLflow's ``is_tracking_uri_set``).
+
+    Example:
+        >>> set_tracking_uri("/tmp/my-store"); is_tracking_uri_set()
+        True
+    """
+    return STATE.tracking_uri is not None or bool(os.environ.get("NBTRACK_HOME")) \
+        or os.environ.get("MLFLOW_TRACKING_URI", "").startswith("sqlite:///")
+
+
 def current_location() -> StoreLocation:
     """The store location in force now (see the module docstring for the order)."""
     if STATE.tracking_uri is not None:

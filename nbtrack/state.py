@@ -45,6 +45,13 @@ class ProcessState:
         self.capture_worker: Any = None  # capture.background.BackgroundWorker, made on first use
         self.frontend_context: Any = None  # capture.frontend.FrontendContext last sent by the frontend
         self.warned: set[str] = set()  # warn_once topics already reported
+        self.git_commits: dict[str, tuple[float, dict[str, str]]] = {}  # folder -> (when read, git tags)
+        # System metrics (nbtrack.system_metrics): None means "as MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING says"
+        self.system_metrics_enabled: bool | None = None
+        self.system_metrics_interval: float | None = None  # seconds; None means the default (10 s)
+        self.system_metrics_samples_before_logging: int = 1
+        self.system_metrics_node_id: str | None = None
+        self.system_monitors: dict[str, Any] = {}  # run id -> system_metrics.monitor.SystemMonitor
         self.autolog: Any = None  # autolog.registry.AutologRegistry: patches, options, model -> run
 
 
@@ -71,7 +78,8 @@ def shutdown(*, run_status: Any = None, run_error: Any = None) -> None:
     """Finish everything in order; safe to call more than once.
 
     1. capture jobs (git state, package lists) still queued are run: they queue writes;
-    2. open runs end (status from ``run_status``, else decided from how the process ends);
+    2. open runs end (status from ``run_status``, else decided from how the process ends), each
+       stopping its system-metrics sampler first;
     3. each store's write queue is flushed, its thread stopped, its connections closed.
     """
     worker = STATE.capture_worker
@@ -84,6 +92,8 @@ def shutdown(*, run_status: Any = None, run_error: Any = None) -> None:
             run_status, run_error = exit_status()
         for run in list(STATE.open_runs.values()):
             _quietly(lambda run=run: run.close_at_exit(run_status, run_error))
+    for monitor in list(STATE.system_monitors.values()):  # each run stopped its own; this is a net
+        _quietly(monitor.stop)
     for handle in list(STATE.stores.values()):
         _quietly(handle.close)
 

@@ -102,6 +102,11 @@ def test_fifty_random_interactions_keep_the_chart_drawn(tmp_path: Path) -> None:
                 timings["selection"].append(result["ms"])
             assert result["ms"] >= 0, f"the chart did not show the requested lines within 30 s: {result}"
             assert result["marked"], "the view did not show that it was working"
+        # The parts a click redraws after the curves (table header, parallel coordinates,
+        # scatter) follow: the header names the last metric chosen.
+        page.wait_for_function(
+            "m => document.querySelector('.nbtrack-compare')?.textContent.includes('metric: ' + m)",
+            arg=metric, timeout=30_000)
         page.screenshot(path=str(artifact("compare-after-50-interactions.png")))
         contexts = page.evaluate("() => document.querySelectorAll('.nbtrack-compare canvas').length")
     assert not [w for w in warnings if "Too many active WebGL contexts" in w], warnings[:3]

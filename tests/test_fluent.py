@@ -26,7 +26,9 @@ def test_logged_params_metrics_and_tags_read_back() -> None:
     assert stored.info.status is RunStatus.FINISHED
     assert stored.info.run_name == "bow-nb"
     assert stored.data.params == {"alpha": "1", "max_features": "3000"}
-    assert stored.data.tags == {"developer": "me", "stage": "baseline"}
+    user_tags = {k: v for k, v in stored.data.tags.items() if not k.startswith("mlflow.")}
+    assert user_tags == {"developer": "me", "stage": "baseline"}
+    assert stored.data.tags["mlflow.runName"] == "bow-nb"  # MLflow's system tags come too
     assert stored.data.metrics["accuracy"] == 0.91
     summary = stored.data.metric_summaries["val_loss"]
     assert (summary.last, summary.last_step, summary.min, summary.max, summary.count) == (0.02, 49, 0.02, 1.0, 50)
@@ -158,7 +160,8 @@ def test_same_param_value_twice_is_fine_and_delete_tag_works() -> None:
         nbtrack.delete_tag("a")
         with pytest.raises(InvalidInput, match="no tag 'zzz'"):
             nbtrack.delete_tag("zzz")
-    assert nbtrack.get_run(run.run_id).data.tags == {"b": "2"}
+    tags = nbtrack.get_run(run.run_id).data.tags
+    assert {k: v for k, v in tags.items() if not k.startswith("mlflow.")} == {"b": "2"}
 
 
 def test_store_location_is_resolved_at_use_not_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

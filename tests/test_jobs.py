@@ -182,24 +182,28 @@ def test_an_executor_that_dies_keeps_finished_executions_and_resume_runs_the_res
 
 
 @pytest.mark.slow
-def test_ctrl_c_kills_running_keeps_finished_and_resume_runs_the_rest(tmp_path: Path, nbtrack_home: Path) -> None:
-    notebook = slow_copy(tmp_path, 2)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_kills_running_keeps_finished_and_resume_runs_the_rest(
+        tmp_path: Path, nbtrack_home: Path, workers: int) -> None:
+    # Each execution touches a marker once its tracked cell is recorded, then pauses: Ctrl-C
+    # lands while the second one pauses, so it has a finished child run to keep.
+    nb = nbformat.read(str(EXAMPLE), as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell(
+        "import pathlib, time\npathlib.Path(f'marker-{alpha}').touch()\ntime.sleep(3)"))
+    notebook = tmp_path / "slow.ipynb"
+    nbformat.write(nb, str(notebook))
     env = {**os.environ, "PYTHONPATH": str(REPO), "NBTRACK_HOME": str(nbtrack_home)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "nbtrack", "sweep", str(notebook), "-p", "alpha=0.1,1,10,100", "--no-progress"],
+        [sys.executable, "-m", "nbtrack", "sweep", str(notebook), "-p", "alpha=" + ",".join(["0.1", "1", "10", "100", "1000"][:workers + 3]),
+         "--workers", str(workers), "--no-progress"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         # a test runner started in the background ignores SIGINT, and children inherit that
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        try:
-            runs = nbtrack.search_runs(output_format="list")
-        except Exception:
-            continue
-        if any(r.info.source == "notebook-job" and r.info.status is RunStatus.FINISHED for r in runs):
-            break
-    time.sleep(1.5)  # the second execution is under way
+    started = workers + 1  # the pool's first executions, then one more after the first ended
+    while time.monotonic() < deadline and len(list(tmp_path.glob("marker-*"))) < started:
+        time.sleep(0.2)
+    assert len(list(tmp_path.glob("marker-*"))) >= started, "no execution after the first reached its pause"
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -211,10 +215,19 @@ def test_ctrl_c_kills_running_keeps_finished_and_resume_runs_the_rest(tmp_path: 
     assert sweep_run.info.status is RunStatus.KILLED
     statuses = sorted(c.info.status.value for c in children(sweep_run.info.run_id))
     assert statuses.count("FINISHED") >= 1 and "KILLED" in statuses and "SCHEDULED" in statuses, statuses
+    # An interrupted execution keeps what its cells recorded before Ctrl-C.
+    paused = {m.name.removeprefix("marker-") for m in tmp_path.glob("marker-*")}
+    killed = [c for c in children(sweep_run.info.run_id)
+              if c.info.status is RunStatus.KILLED and c.data.params["alpha"] in paused]
+    assert killed, statuses
+    for execution in killed:
+        (cell_run,) = children(execution.info.run_id)
+        assert (cell_run.info.run_name, cell_run.info.status) == ("score", RunStatus.FINISHED)
+        assert "score" in cell_run.data.metrics
     out = CliRunner().invoke(main, ["sweep", "--resume", sweep_run.info.run_id, "--no-progress"])
     assert out.exit_code == 0, out.output
     done = [c for c in children(sweep_run.info.run_id) if c.info.status is RunStatus.FINISHED]
-    assert sorted(c.data.params["alpha"] for c in done) == ["0.1", "1", "10", "100"]
+    assert sorted(c.data.params["alpha"] for c in done) == ["0.1", "1", "10", "100", "1000"][:workers + 3]
     assert nbtrack.get_run(sweep_run.info.run_id).info.status is RunStatus.FINISHED
 
 

@@ -175,3 +175,43 @@ def test_frontend_context_gives_the_current_path_and_content(nbtrack_home, tmp_p
     saved = nbformat.reads(artifact_bytes(store, run.info.run_id, "notebook/after-rename.file.ipynb").decode(),
                            as_version=4)
     assert saved.cells[0].source.endswith("# unsaved")
+
+
+def test_snapshots_hold_the_runs_own_outputs_and_count(nbtrack_home, tmp_path):
+    """The frontend sends the notebook as the cell starts (with its old outputs); the run's
+    snapshots carry what this execution showed, under this execution's count."""
+    notebook = tmp_path / "outputs.ipynb"
+    load = nbformat.v4.new_code_cell("%load_ext nbtrack")
+    tracked = nbformat.v4.new_code_cell(
+        "%%track shown\nimport sys\nfrom IPython.display import HTML, display\n"
+        "print('epoch 1'); print('epoch 2')\nprint('careful', file=sys.stderr)\n"
+        "display(HTML('<b>done</b>'))\n6 * 7")
+    nbformat.write(nbformat.v4.new_notebook(cells=[load, tracked]), notebook)
+    stale = nbformat.v4.new_code_cell(tracked.source, execution_count=None, id=tracked.id,
+                                      outputs=[nbformat.v4.new_output("stream", name="stdout", text="old run\n")])
+
+    def context(executing):
+        if executing.id != tracked.id:
+            return None
+        return {"notebook_path": str(notebook), "server_root": str(tmp_path), "cell_id": tracked.id,
+                "notebook_content": nbformat.v4.new_notebook(cells=[load, stale])}
+
+    executed = run_notebook(notebook, nbtrack_home, frontend_context=context)
+    store = read(nbtrack_home)
+    (run,) = queries.search_runs(store)
+    shown = [o for o in executed.cells[1].outputs if "nbtrack" not in str(o.get("data", {}).get("text/plain", ""))]
+    for name in ("history", "file"):
+        saved = nbformat.reads(artifact_bytes(store, run.info.run_id, f"notebook/outputs.{name}.ipynb").decode(),
+                               as_version=4)
+        nbformat.validate(saved)
+        (cell,) = [c for c in saved.cells if "%%track shown" in c.source]
+        assert cell.execution_count == 2
+        kinds = [(o.output_type, o.get("name")) for o in cell.outputs]
+        assert kinds == [("stream", "stdout"), ("stream", "stderr"), ("display_data", None),
+                         ("execute_result", None)], (name, cell.outputs)
+        assert cell.outputs[0].text == "epoch 1\nepoch 2\n"
+        assert cell.outputs[2].data["text/html"] == "<b>done</b>"
+        assert cell.outputs[3].data["text/plain"] == "42" and cell.outputs[3].execution_count == 2
+        assert "old run" not in str(cell.outputs)
+    # What the user saw is unchanged: the same outputs reached the frontend.
+    assert [o.output_type for o in shown][:4] == ["stream", "stream", "display_data", "execute_result"]

@@ -171,6 +171,9 @@ def test_runs_sidebar_badges_history_and_snapshot(lab: Lab, page) -> None:
         f"nbtrack/api/runs/{runs[0]['run_id']}/artifacts/{file_snapshots[0]}?store=work"
     )
     assert "lr = 0.3" in "".join(snapshot["cells"][1]["source"])  # unsaved on disk, present here
+    # The tracked cell as this run left it: its own count and outputs, not the previous run's.
+    assert snapshot["cells"][1]["execution_count"] == 4
+    assert snapshot["cells"][1]["outputs"] == []  # the body shows nothing; the summary is the magic's
     assert "lr = 0.3" not in (lab.root / "work" / "demo.ipynb").read_text()
 
     # The cell's history: diff against the current code, then restore the older version.

@@ -208,3 +208,25 @@ def test_searching_where_no_store_exists_creates_nothing(nbtrack_home) -> None:
     with pytest.raises(FilterSyntaxError):
         nbtrack.search_model_versions("name = 'a' OR name = 'b'")
     assert not nbtrack_home.exists()
+
+
+def test_a_registered_run_cannot_be_deleted_and_gc_keeps_its_files(client, logged) -> None:
+    """mlflow#3160: deleting a run whose model is registered leaves the version unloadable."""
+    from nbtrack.paths import current_location
+    from nbtrack.store.gc import collect_garbage
+
+    client.create_registered_model("churn")
+    client.create_model_version("churn", f"runs:/{logged[0]}/model")
+    with pytest.raises(InvalidInput, match=r"source of registered model version\(s\) churn v1; delete those"):
+        client.delete_run(logged[0])
+    assert client.get_run(logged[0]).info.lifecycle_stage == "active"
+
+    client.delete_run(logged[1])  # nothing registered from it: deleted, then purged with its model rows
+    location = current_location()
+    assert collect_garbage(location).runs_purged == 1
+    model = nbtrack.pyfunc.load_model("models:/churn/1")  # its files survived the purge
+    assert list(model.predict([[0.0, 1.0]])) in ([0], [1])
+
+    client.delete_model_version("churn", "1")
+    client.delete_run(logged[0])
+    assert collect_garbage(location).runs_purged == 1

@@ -307,3 +307,26 @@ def test_missing_metric_is_blank_and_logged_nan_says_nan() -> None:
     loss_cells = {name: row for name, row in rows.items()}
     assert "NaN" in next(r for n, r in loss_cells.items() if "has-nan" in n)
     assert "NaN" not in next(r for n, r in loss_cells.items() if "no-loss" in n)
+
+
+def test_table_marks_runs_with_registered_model_versions():
+    from sklearn.linear_model import LogisticRegression
+
+    import nbtrack.sklearn
+
+    ids = {}
+    for c in (0.1, 1.0):
+        with nbtrack.start_run(run_name=f"C={c}") as run:
+            nbtrack.log_metric("acc", c)
+            nbtrack.sklearn.log_model(LogisticRegression(C=c).fit([[0.0], [1.0]], [0, 1]), name="model")
+        ids[c] = run.info.run_id
+    nbtrack.register_model(f"runs:/{ids[0.1]}/model", "churn")
+    nbtrack.register_model(f"runs:/{ids[0.1]}/model", "churn")
+    nbtrack.Client().set_registered_model_alias("churn", "champion", 2)
+    cmp = compare(display=False, live=True)
+    for html in (cmp.ui.table.value, cmp._repr_mimebundle_()["text/html"]):
+        row = html[html.index(f'data-run="{ids[0.1]}"'):]
+        row = row[: row.index("</tr>")]
+        assert ">model v1</span>" in row and ">model v2 @champion</span>" in row
+        other = html[html.index(f'data-run="{ids[1.0]}"'):]
+        assert "nbtrack-model-mark" not in other[: other.index("</tr>")]

@@ -125,3 +125,24 @@ export function formatBytes(size: number): string {
   }
   return `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/**
+ * A section's own notice (Models, a run's actions): one line of text, or hidden. Its classes
+ * differ from the runs list's notice (`nbtrack-Notice-error`), which says what the list shows.
+ * An info line goes away by itself after a few seconds.
+ */
+export function sectionNotice(): { node: HTMLElement; say: (message: string | null, kind?: 'info' | 'error') => void } {
+  const node = el('div', { class: 'nbtrack-Notice nbtrack-SectionNotice', role: 'status' });
+  node.hidden = true;
+  let timer = 0;
+  const say = (message: string | null, kind: 'info' | 'error' = 'info') => {
+    window.clearTimeout(timer);
+    node.textContent = message ?? '';
+    node.className = message === null ? 'nbtrack-Notice nbtrack-SectionNotice' : `nbtrack-Notice nbtrack-SectionNotice nbtrack-SectionNotice-${kind}`;
+    node.hidden = message === null;
+    if (message !== null && kind === 'info') {
+      timer = window.setTimeout(() => say(null), 6000);
+    }
+  };
+  return { node, say };
+}

@@ -101,7 +101,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const tick = () => {
       refreshAll();
       const kernelBusy = tracker.currentWidget?.sessionContext.kernelDisplayStatus === 'busy';
-      const runOpen = sidebar.runs.some(run => run.status === 'RUNNING');
+      const runOpen = sidebar.runs.some(run => run.status === 'RUNNING') || sidebar.jobsBusy;
       window.setTimeout(tick, kernelBusy || runOpen ? FAST_POLL_MS : SLOW_POLL_MS);
     };
     window.setTimeout(tick, FAST_POLL_MS);

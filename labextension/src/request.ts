@@ -96,3 +96,18 @@ export async function requestAPI<T>(
   }
   return body as T;
 }
+
+/**
+ * POST `body` as JSON to the nbtrack API. JupyterLab's `ServerConnection` sends the
+ * login cookie and the `_xsrf` token, which the server checks on every write.
+ *
+ * Example: `await postAPI('models/alias', { store }, { name: 'churn', alias: 'champion', version: 3 })`
+ */
+export function postAPI<T>(path: string, query: Record<string, string>, body: unknown): Promise<T> {
+  return requestAPI<T>(path, query, { method: 'POST', body: JSON.stringify(body) });
+}
+
+/** An error as one line for a notice: the server's message, never HTML. */
+export function errorText(error: unknown): string {
+  return error instanceof APIError ? error.message : String(error);
+}

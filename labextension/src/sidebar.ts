@@ -5,7 +5,9 @@
 import { Widget } from '@lumino/widgets';
 
 import { renderRunDetail } from './details';
-import { append, clear, el, formatDuration, headlineText, shortId } from './dom';
+import { append, clear, el, formatDuration, formatValue, headlineText, shortId } from './dom';
+import { JobsList, renderRunActions } from './jobs';
+import { ModelsSection, modelBadges } from './models';
 import { APIError, requestAPI, SERVER_MISSING_HELP } from './request';
 import {
   IExperiments,
@@ -18,12 +20,6 @@ import {
 const PAGE = 50;
 /** The filter applies this long after the last keystroke (Enter applies at once). */
 const FILTER_DEBOUNCE_MS = 350;
-
-/** Runs of one experiment, each top-level run followed by its nested runs. */
-interface IRunTree {
-  run: IRunSummary;
-  children: IRunSummary[];
-}
 
 export interface IRunsPanelOptions {
   /** Open a run's notebook snapshot in the main area. */
@@ -74,6 +70,12 @@ export class RunsPanel extends Widget {
       void this.refresh();
     });
 
+    this._models = new ModelsSection({
+      openRun: runId => this.showRun(runId),
+      changed: () => void this.refresh()
+    });
+    this._jobs = new JobsList(runId => this.showRun(runId));
+
     append(
       this.node,
       el('div', { class: 'nbtrack-Header' }, el('h2', {}, 'nbtrack runs'), refresh),
@@ -83,6 +85,9 @@ export class RunsPanel extends Widget {
       this._summary,
       this._list,
       el('div', { class: 'nbtrack-Footer' }, this._more, this._compare),
+      this._jobs.node,
+      this._models.node,
+      this._actions,
       this._detail
     );
     this._updateCompare();
@@ -91,6 +96,26 @@ export class RunsPanel extends Widget {
   /** The store directory (relative to the server root) shown, or null without a notebook. */
   get store(): string | null {
     return this._store;
+  }
+
+  /** True while a job started from the sidebar is queued or running. */
+  get jobsBusy(): boolean {
+    return this._jobs.busy;
+  }
+
+  /** Show run `runId`'s details and actions (a row click, a version's source run, a job's new run). */
+  showRun(runId: string): void {
+    this._detailId = runId;
+    for (const row of this._list.querySelectorAll('.nbtrack-RunRow')) {
+      row.classList.toggle('nbtrack-mod-active', (row as HTMLElement).dataset.runId === runId);
+    }
+    if (this._store !== null) {
+      void renderRunActions(this._actions, this._store, runId, {
+        changed: () => void this.refresh(),
+        openRun: id => this.showRun(id)
+      });
+    }
+    void this._loadDetail(runId).then(() => this._actions.scrollIntoView({ block: 'nearest' }));
   }
 
   /** Ids of the ticked runs. */
@@ -129,6 +154,7 @@ export class RunsPanel extends Widget {
     this._detailId = null;
     this._shown = PAGE;
     clear(this._detail);
+    clear(this._actions);
     void this.refresh();
   }
 
@@ -173,12 +199,14 @@ export class RunsPanel extends Widget {
       if (store !== this._store) {
         return;
       }
+      void this._models.refresh(store, status.exists);
       if (!status.exists) {
         this._setNotice('No runs here yet: run a %%track cell in this notebook to record one.', 'info');
         this._showExperiments({ experiments: [] });
         this._showRuns([], 0);
         return;
       }
+      await this._jobs.refresh(store);
       const [experiments, page] = await Promise.all([
         requestAPI<IExperiments>('experiments', { store }),
         requestAPI<IRunsPage>('runs', query)
@@ -246,39 +274,46 @@ export class RunsPanel extends Widget {
     this._runs = runs;
     clear(this._list);
     this._summary.textContent = total || runs.length ? `${runs.length} shown of ${total}` : '';
-    // Each experiment once (in the order of its newest run), nested runs under their parent.
-    const groups = new Map<string, { name: string; trees: IRunTree[] }>();
-    const trees = new Map<string, IRunTree>();
+    // Each experiment once (in the order of its newest run), nested runs under their parent,
+    // at any depth (a sweep's executions, and each execution's cell runs under it).
+    const listed = new Set(runs.map(run => run.run_id));
+    const children = new Map<string, IRunSummary[]>();
+    const groups = new Map<string, { name: string; roots: IRunSummary[] }>();
     for (const run of runs) {
-      if (!run.parent_run_id || !runs.some(r => r.run_id === run.parent_run_id)) {
-        trees.set(run.run_id, { run, children: [] });
+      if (run.parent_run_id && listed.has(run.parent_run_id)) {
+        children.set(run.parent_run_id, [...(children.get(run.parent_run_id) ?? []), run]);
+        continue;
       }
-    }
-    for (const run of runs) {
-      const parent = run.parent_run_id ? trees.get(run.parent_run_id) : undefined;
-      if (parent && !trees.has(run.run_id)) {
-        parent.children.push(run);
-      }
-    }
-    for (const tree of trees.values()) {
-      const id = tree.run.experiment_id;
+      const id = run.experiment_id;
       if (!groups.has(id)) {
-        groups.set(id, { name: tree.run.experiment_name ?? id, trees: [] });
+        groups.set(id, { name: run.experiment_name ?? id, roots: [] });
       }
-      groups.get(id)!.trees.push(tree);
+      groups.get(id)!.roots.push(run);
     }
+    const add = (run: IRunSummary, depth: number, seen: Set<string>) => {
+      const row = this._runRow(run);
+      if (depth) {
+        row.classList.add('nbtrack-mod-nested');
+        row.style.paddingLeft = `${20 + 12 * (Math.min(depth, 3) - 1)}px`;
+      }
+      this._list.appendChild(row);
+      const kids = children.get(run.run_id) ?? [];
+      if (run.sweep?.metric) {
+        sortBySweepMetric(kids, run.sweep.metric, run.sweep.goal !== 'minimize');
+      }
+      for (const kid of kids) {
+        if (!seen.has(kid.run_id)) {
+          add(kid, depth + 1, new Set([...seen, kid.run_id]));
+        }
+      }
+    };
     const headings = this._experiment.value === '' && groups.size > 0;
     for (const group of groups.values()) {
       if (headings) {
         this._list.appendChild(el('li', { class: 'nbtrack-ExperimentHeading', title: group.name }, group.name));
       }
-      for (const tree of group.trees) {
-        this._list.appendChild(this._runRow(tree.run));
-        for (const child of tree.children) {
-          const row = this._runRow(child);
-          row.classList.add('nbtrack-mod-nested');
-          this._list.appendChild(row);
-        }
+      for (const root of group.roots) {
+        add(root, 0, new Set([root.run_id]));
       }
     }
     this._more.hidden = runs.length >= total;
@@ -305,7 +340,10 @@ export class RunsPanel extends Widget {
     const running = run.status === 'RUNNING';
     // A running run shows how long it has run and its latest metric; a finished one its duration.
     const elapsed = running ? Math.max(0, Date.now() - run.start_time) : run.duration_ms;
-    const meta = [formatDuration(elapsed), headlineText(run.headline)].filter(Boolean).join(' · ');
+    // A sweep's executions lead with the sweep's metric (what they are sorted by).
+    const sweepMetric = this._sweepMetric(run);
+    const lead = sweepMetric ? `${sweepMetric} ${run.metrics_text?.[sweepMetric] ?? formatValue(run.metrics[sweepMetric] ?? null)}` : headlineText(run.headline);
+    const meta = [formatDuration(elapsed), lead].filter(Boolean).join(' · ');
     const swatch = el('span', { class: 'nbtrack-Swatch', 'aria-hidden': 'true' });
     if (run.color) {
       swatch.style.background = run.color;
@@ -316,13 +354,20 @@ export class RunsPanel extends Widget {
       box,
       swatch,
       el('span', { class: `nbtrack-Status nbtrack-Status-${run.status}`, title: run.status }, run.status),
-      el('span', { class: 'nbtrack-RunName' }, run.run_name),
+      el('span', { class: 'nbtrack-RunName' }, run.sweep ? `${run.run_name} (sweep)` : run.run_name),
+      modelBadges(run.models),
       el('span', { class: running ? 'nbtrack-Meta nbtrack-mod-running' : 'nbtrack-Meta' }, meta)
     );
     // Everything the row may cut with an ellipsis, in full.
     const tooltip = [`${run.run_name} (${shortId(run.run_id)}) · ${run.status}`];
     if (meta) {
       tooltip.push(running ? `running for ${meta}` : meta);
+    }
+    for (const version of run.models ?? []) {
+      tooltip.push(`model ${version.name} v${version.version}${version.aliases.map(a => ` @${a}`).join('')}`);
+    }
+    if (run.sweep?.metric) {
+      tooltip.push(`sweep: executions sorted by ${run.sweep.metric}, ${run.sweep.goal === 'minimize' ? 'lowest' : 'highest'} first`);
     }
     if (run.error) {
       tooltip.push(`${run.error.type}: ${run.error.message}`);
@@ -331,15 +376,14 @@ export class RunsPanel extends Widget {
     if (run.run_id === this._detailId) {
       row.classList.add('nbtrack-mod-active');
     }
-    row.addEventListener('click', () => {
-      this._detailId = run.run_id;
-      for (const other of this._list.querySelectorAll('.nbtrack-mod-active')) {
-        other.classList.remove('nbtrack-mod-active');
-      }
-      row.classList.add('nbtrack-mod-active');
-      void this._loadDetail(run.run_id);
-    });
+    row.addEventListener('click', () => this.showRun(run.run_id));
     return row;
+  }
+
+  /** The metric of the sweep `run` belongs to, when its parent in the list is a sweep. */
+  private _sweepMetric(run: IRunSummary): string | null {
+    const parent = run.parent_run_id ? this._runs.find(r => r.run_id === run.parent_run_id) : undefined;
+    return parent?.sweep?.metric ?? null;
   }
 
   private async _loadDetail(runId: string): Promise<void> {
@@ -390,4 +434,22 @@ export class RunsPanel extends Widget {
   private readonly _summary = el('div', { class: 'nbtrack-Summary' });
   private readonly _list = el('ul', { class: 'nbtrack-RunList' });
   private readonly _detail = el('div', { class: 'nbtrack-DetailBox' });
+  private readonly _actions = el('div', { class: 'nbtrack-Actions' });
+  private readonly _models: ModelsSection;
+  private readonly _jobs: JobsList;
+}
+
+/** Sort a sweep's executions by its metric, best first; executions without it go last. */
+function sortBySweepMetric(runs: IRunSummary[], metric: string, maximize: boolean): void {
+  const value = (run: IRunSummary): number | null => {
+    const v = run.metrics[metric];
+    return typeof v === 'number' ? v : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : null;
+  };
+  runs.sort((a, b) => {
+    const [x, y] = [value(a), value(b)];
+    if (x === null || y === null) {
+      return x === null ? (y === null ? 0 : 1) : -1;
+    }
+    return maximize ? y - x : x - y;
+  });
 }

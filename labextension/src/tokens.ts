@@ -44,6 +44,10 @@ export interface IRunSummary {
   parent_run_id?: string | null;
   /** Up to 24 params (values cut to 200 characters); a run's details carry them all. */
   params?: Record<string, string>;
+  /** Registered model versions made from this run (absent from older servers). */
+  models?: IRunModelVersion[];
+  /** Set on a sweep: the metric and goal its executions are sorted by. */
+  sweep?: ISweepInfo;
   error: IRunError | null;
 }
 
@@ -186,3 +190,109 @@ export const CONTEXT_COMM_TARGET = 'nbtrack.context';
 
 /** Comm target the kernel opens to insert a cell below the active one (compare's restore). */
 export const INSERT_COMM_TARGET = 'nbtrack.insert_cell';
+
+/** A registered version of a model, as a runs-list row carries it (the "model v3 @champion" badge). */
+export interface IRunModelVersion {
+  name: string;
+  version: number;
+  aliases: string[];
+}
+
+/** How a sweep (a run whose children are its executions) orders them. */
+export interface ISweepInfo {
+  metric: string | null;
+  goal: 'maximize' | 'minimize' | null;
+}
+
+/** One version in `GET models`. */
+export interface IModelVersion {
+  version: number;
+  stage: string;
+  aliases: string[];
+  run_id: string | null;
+  run_name: string | null;
+  source: string | null;
+  creation_time: number;
+  description: string | null;
+  user_id: string | null;
+  metrics_text: Record<string, string>;
+}
+
+/** One alias or stage move; a null `version` means the alias was removed. */
+export interface IRegistryEvent {
+  kind: 'alias' | 'stage';
+  alias: string | null;
+  version: number | null;
+  previous_version: number | null;
+  stage: string | null;
+  previous_stage: string | null;
+  time: number;
+  user_id: string | null;
+}
+
+export interface IRegisteredModel {
+  name: string;
+  description: string | null;
+  creation_time: number;
+  last_updated_time: number;
+  tags: Record<string, string>;
+  aliases: Record<string, number>;
+  versions: IModelVersion[];
+  /** Newest first, at most 50. */
+  history: IRegistryEvent[];
+}
+
+/** `GET models`. */
+export interface IModels {
+  models: IRegisteredModel[];
+  stages: string[];
+}
+
+/** `GET runs/<run_id>/models`: folders holding a logged model, and the run's registered versions. */
+export interface IRunModels {
+  run_id: string;
+  logged_models: string[];
+  versions: IRunModelVersion[];
+}
+
+/** `GET runs/<run_id>/jobs`: what the run offers. */
+export interface IJobOptions {
+  run_id: string;
+  reproduce: boolean;
+  rerun: { notebook: string; parameters: Record<string, string> } | null;
+  rerun_unavailable: string | null;
+  is_job: boolean;
+}
+
+export interface IMetricComparison {
+  metric: string;
+  original: string | null;
+  reproduced: string | null;
+  difference: string | null;
+  verdict: string;
+}
+
+/** `GET jobs/<job_id>` (and each of `GET jobs`). */
+export interface IJob {
+  job_id: string;
+  kind: 'reproduce' | 'run';
+  store: string;
+  run_id: string;
+  label: string;
+  state: 'queued' | 'running' | 'finished' | 'failed';
+  created: number;
+  started: number | null;
+  ended: number | null;
+  new_run_id: string | null;
+  result: {
+    new_run_id?: string | null;
+    status?: string;
+    error?: string | null;
+    verdict?: string;
+    matched?: boolean;
+    metrics?: IMetricComparison[];
+    params?: { param: string; original: string | null; reproduced: string | null }[];
+    metrics_text?: Record<string, string>;
+  };
+  error: string | null;
+}

@@ -40,14 +40,17 @@ def autolog(
     log_model_signatures: bool = True,
     log_models: bool = True,
     log_datasets: bool = True,
+    log_traces: bool = True,
     disable: bool = False,
     exclusive: bool = False,
     disable_for_unsupported_versions: bool = False,
     silent: bool = False,
     extra_tags: dict[str, Any] | None = None,
+    exclude_flavors: list[str] | None = None,
 ) -> list[str]:
     """Turn autolog on (or off) for every supported library that is installed (MLflow's
-    ``mlflow.autolog``); returns the flavors it applied to.
+    ``mlflow.autolog``); returns the flavors it applied to. ``exclude_flavors`` leaves those
+    flavors as they are; ``log_traces`` has no effect (nbtrack does not trace).
 
     Example:
         >>> nbtrack.autolog()  # doctest: +SKIP
@@ -60,7 +63,7 @@ def autolog(
 
     applied = []
     for flavor, (library, module) in FLAVORS.items():
-        if not disable and not importable(library):
+        if flavor in (exclude_flavors or ()) or (not disable and not importable(library)):
             continue
         importlib.import_module(module).autolog(
             log_input_examples=log_input_examples, log_model_signatures=log_model_signatures,

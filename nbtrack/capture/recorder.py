@@ -36,6 +36,7 @@ from ..tracking.inputs import log_input
 from . import context as cell_context
 from .cell import CellAnalysis, is_literal_value
 from .session import TrackingSession
+from .outputs import OutputCopy, with_outputs
 from .snapshot import encode_frontend_content, snapshot_name
 
 MAX_FILE_SNAPSHOT_BYTES = 64 << 20  # a bigger .ipynb on disk is skipped (and said so once)
@@ -56,6 +57,7 @@ class TrackOptions:
     git: bool = True
     packages: bool = True
     source: str = "cell"
+    system_metrics: bool | None = None  # --system; None follows enable_system_metrics_logging()
 
 
 @contextlib.contextmanager
@@ -118,6 +120,7 @@ class CellRecording:
         self.context: cell_context.CellContext | None = None
         self.lineage: str | None = None
         self._enclosing: CellRecording | None = None  # the tracked cell this one runs inside
+        self.outputs: list[dict[str, Any]] | None = None  # what the cell showed, for the snapshot
 
     # --- before the cell --------------------------------------------------------------
 
@@ -146,6 +149,7 @@ class CellRecording:
                 run_name=options.run_name, experiment_id=experiment_id, tags=tags,
                 nested=self._outer is not None, notebook_path=ctx.notebook_path, cell_id=key,
                 execution_count=ctx.execution_count, code=self.raw_cell, source=options.source,
+                log_system_metrics=options.system_metrics,
             )
             if options.bound_params:
                 fluent.log_params({k: _param_text(v) for k, v in options.bound_params.items()})
@@ -170,6 +174,19 @@ class CellRecording:
                 warn_once(f"fingerprint:{type(namespace[name]).__name__}",
                           f"nbtrack could not fingerprint {name!r}: {exc}")
         return described
+
+    @contextlib.contextmanager
+    def copying_outputs(self, tracking: bool) -> Iterator[None]:
+        """While the body runs: keep a copy of what it shows, so the run's snapshot holds the
+        run's own outputs (the frontend sent the notebook before the cell had any)."""
+        if not (tracking and self.options.snapshot and self.context is not None):
+            yield
+            return
+        with OutputCopy(self.shell, self.context.execution_count) as copy:
+            try:
+                yield
+            finally:
+                self.outputs = copy.outputs
 
     # --- after the cell ---------------------------------------------------------------
 
@@ -255,10 +272,16 @@ class CellRecording:
         assert ctx is not None
         history = getattr(self.shell.history_manager, "input_hist_raw", None)
         if history:
-            data = session.history.build(history, session.cell_ids, upto=ctx.execution_count)
+            data = session.history.build(history, session.cell_ids, upto=ctx.execution_count,
+                                         last_outputs=self.outputs)
             log_bytes(data, snapshot_name(ctx.notebook_path, "history"))
         if ctx.frontend_content is not None:
-            log_bytes(encode_frontend_content(ctx.frontend_content), snapshot_name(ctx.notebook_path, "file"))
+            content = ctx.frontend_content
+            if self.outputs is not None and ctx.cell_id:
+                content = {**content, "cells": [
+                    with_outputs(cell, self.outputs, ctx.execution_count) if cell.get("id") == ctx.cell_id else cell
+                    for cell in content.get("cells", [])]}
+            log_bytes(encode_frontend_content(content), snapshot_name(ctx.notebook_path, "file"))
 
     def _queue_background(self) -> None:
         """Git state, package versions and the .ipynb on disk: off the cell's path."""

@@ -58,8 +58,9 @@ class HistorySnapshot:
         self._tail = _tail()
 
     def build(self, history: Sequence[str], cell_ids: Mapping[int, str] | None = None,
-              upto: int | None = None) -> bytes:
-        """The notebook of ``history[1:upto + 1]`` (index = execution count) as UTF-8 bytes."""
+              upto: int | None = None, last_outputs: Sequence[Mapping[str, Any]] | None = None) -> bytes:
+        """The notebook of ``history[1:upto + 1]`` (index = execution count) as UTF-8 bytes;
+        ``last_outputs`` are the last cell's (the tracked cell's own, as it ran)."""
         end = len(history) if upto is None else min(len(history), upto + 1)
         cell_ids = cell_ids or {}
         known = len(self._sources)
@@ -72,6 +73,9 @@ class HistorySnapshot:
         for count in range(known + 1, end):
             self._append(count, history[count], cell_ids.get(count))
         fragments = self._fragments[: max(end - 1, 0)]
+        if last_outputs and fragments:  # not cached: the next build has other outputs to show
+            cell = {**json.loads(fragments[-1]), "outputs": list(last_outputs)}
+            fragments = [*fragments[:-1], "  " + json.dumps(cell, sort_keys=True, ensure_ascii=False)]
         return (_HEAD + ",\n".join(fragments) + self._tail).encode("utf-8")
 
     def _reset_from(self, history: Sequence[str], cell_ids: Mapping[int, str]) -> None:

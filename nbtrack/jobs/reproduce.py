@@ -92,8 +92,10 @@ def _num(value: float | None) -> str:
 
 
 def reproduce(run_id: str, *, tolerance: float = 1e-9, force: bool = False,
-              timeout: float | None = None) -> Reproduction:
+              timeout: float | None = None, location: Any = None) -> Reproduction:
     """Rebuild the state ``run_id`` ran in, run it again in a fresh kernel, compare, record.
+
+    ``location`` is the store (a ``StoreLocation``); by default the current tracking store.
 
     Example:
         >>> nbtrack.reproduce(run.info.run_id, tolerance=1e-6).verdict  # doctest: +SKIP
@@ -102,7 +104,7 @@ def reproduce(run_id: str, *, tolerance: float = 1e-9, force: bool = False,
     from ..store import queries
     from ..tracking import fluent
 
-    handle = fluent.store_handle()
+    handle = fluent.store_handle(location)
     original = queries.get_run(handle.read(), run_id)
     if original.info.source == "notebook-job":
         return _reproduce_job(handle, original, tolerance, timeout)
@@ -121,11 +123,15 @@ def _reproduce_job(handle: Any, original: Run, tolerance: float, timeout: float 
         raise InvalidInput(f"the notebook of run {original.info.run_id} is gone ({notebook}); "
                            "restore it to reproduce the execution")
     parameters = json.loads(tags.get("nbtrack.job.parameters", "{}"))
-    result = run_notebook(notebook, parameters, kernel_name=tags.get("nbtrack.job.kernel"), timeout=timeout,
-                          run_name=f"reproduce {original.info.run_name}"[:250],
-                          tags={REPRODUCES_TAG: original.info.run_id})
     from ..store import queries
 
+    # The reproduction sits beside the original, in its experiment.
+    experiment = next((e.name for e in queries.list_experiments(handle.read())
+                       if e.experiment_id == original.info.experiment_id), None)
+    result = run_notebook(notebook, parameters, kernel_name=tags.get("nbtrack.job.kernel"), timeout=timeout,
+                          location=handle.location, experiment=experiment,
+                          run_name=f"reproduce {original.info.run_name}"[:250],
+                          tags={REPRODUCES_TAG: original.info.run_id})
     new = queries.get_run(handle.read(), result.run_id)
     return _record(handle, original, new, tolerance, (), (), result.error)
 

@@ -50,7 +50,7 @@ from .executors import InlineExecutor, process_pool, stop_executor
 from .outcomes import SweepInterrupted, SweepResult, TrialOutcome
 from .parameters import check_parameters, notebook_parameters
 from .view import SWEEP_SOURCE, SweepView, sweep_view  # noqa: F401  (re-exported)
-from .worker import TrialResult, TrialSpec, execute_trial
+from .worker import TrialInterrupted, TrialResult, TrialSpec, execute_trial
 
 TRIAL_TAG = "nbtrack.sweep.trial"
 SWEEP_TAG = "nbtrack.sweep_id"
@@ -301,8 +301,8 @@ class _Driver:
         index, params, run_id = trial
         try:
             future = executor.submit(execute_trial, self._spec(index, params, run_id))
-        except KeyboardInterrupt:  # the one-worker executor runs it inside submit
-            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+        except KeyboardInterrupt as interrupt:  # the one-worker executor runs it inside submit
+            self._kill_interrupted(run_id, interrupt)
             raise
         except Exception as exc:  # a pool that broke refuses new work at submit
             self.outcomes.append(self._lose(run_id, index, params, exc))
@@ -317,7 +317,7 @@ class _Driver:
     def _collect(self, future: Future, index: int, params: dict[str, Any], run_id: str) -> TrialOutcome:
         error = future.exception()
         if isinstance(error, KeyboardInterrupt):  # an executor that hands the interrupt back
-            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+            self._kill_interrupted(run_id, error)
             raise KeyboardInterrupt
         if error is not None:
             outcome = self._lose(run_id, index, params, error)
@@ -353,19 +353,36 @@ class _Driver:
         self.killed += kind == "KeyboardInterrupt"
         self.handle.execute(commands.EndRun(run_id, RunStatus.KILLED, now_ms(), RunError(kind, message, None)))
 
+    def _kill_interrupted(self, run_id: str, interrupt: BaseException) -> None:
+        """End an interrupted execution KILLED, keeping the runs its cells finished first."""
+        if isinstance(interrupt, TrialInterrupted):
+            import_bundle(self.handle, interrupt.bundle)
+        self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
+
     def _interrupted(self, executor: Executor, pending: dict, own: bool) -> SweepInterrupted:
         not_started = 0
-        for future, (index, params, run_id) in pending.items():
+        running = {}
+        for future, trial in pending.items():
             if future.cancel():
                 not_started += 1
-                continue
-            if future.done() and future.exception() is None:
-                self._collect(future, index, params, run_id)
-                continue
-            self._kill(run_id, f"interrupted by Ctrl-C; `nbtrack sweep --resume {self.sweep_run_id}` runs it again")
-        not_started += len(self.todo)
+            else:
+                running[future] = trial
+        # Ctrl-C in a terminal reaches the workers too: each ends its kernel and sends back
+        # what its cells recorded. Give them a moment before our own pool is stopped (which
+        # interrupts whatever still runs: a kernel interrupt reaches only this process).
+        wait(list(running), timeout=_GRACE_SECONDS)
         if own:
             stop_executor(executor)
+        for future, (index, params, run_id) in running.items():
+            try:
+                error = future.exception(timeout=_GRACE_SECONDS if own else 0)
+            except Exception:  # still running on a user's executor (a timeout), or lost
+                error = KeyboardInterrupt()
+            if error is None:
+                self._collect(future, index, params, run_id)
+            else:
+                self._kill_interrupted(run_id, error)
+        not_started += len(self.todo)
         self.handle.execute(commands.EndRun(self.sweep_run_id, RunStatus.KILLED, now_ms(), RunError(
             "KeyboardInterrupt", "interrupted by Ctrl-C", None)))
         kept = sum(1 for o in self.outcomes if o.status in ("FINISHED", "FAILED"))
@@ -391,6 +408,9 @@ class _Driver:
         status = RunStatus.FAILED if self.lost else RunStatus.FINISHED
         self.handle.execute(commands.EndRun(self.sweep_run_id, status, now_ms(), error))
         return result
+
+
+_GRACE_SECONDS = 5.0
 
 
 def _best_value(outcomes: list[TrialOutcome], config: SweepConfig) -> float | None:

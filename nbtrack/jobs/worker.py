@@ -43,6 +43,18 @@ class TrialSpec:
     start_timeout: float = 60
 
 
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped an execution; carries what it recorded until then (its cells' runs).
+
+    A KeyboardInterrupt still, so every ``except KeyboardInterrupt`` on the way treats it
+    as one; it pickles back from a pool worker with its bundle (``args``).
+    """
+
+    def __init__(self, bundle: RunBundle) -> None:
+        super().__init__(bundle)
+        self.bundle = bundle
+
+
 @dataclass(frozen=True)
 class TrialResult:
     run_id: str
@@ -74,6 +86,11 @@ def execute_trial(spec: TrialSpec) -> TrialResult:
             run_name=spec.run_name, tags=spec.tags, timeout=spec.timeout, start_timeout=spec.start_timeout,
             cwd=cwd, location=location,
             run_id=spec.run_id, parent_run_id=spec.sweep_run_id)
+    except KeyboardInterrupt:
+        # run_notebook ended the execution KILLED after its kernel flushed: what the cells
+        # finished recording goes back with the interrupt instead of into the temp folder's bin.
+        raise TrialInterrupted(export_bundle(handle)) from None
+    else:
         bundle = export_bundle(handle)
         return TrialResult(outcome.run_id, outcome.status.value, outcome.error, dict(outcome.metrics), bundle)
     finally:

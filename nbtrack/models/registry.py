@@ -245,6 +245,7 @@ class Registry:
 
 
 def registry(tracking_uri: str | None = None) -> Registry:
+    """The registry of the current tracking store (or of ``tracking_uri``)."""
     from ..paths import current_location, resolve_location
     from ..tracking.fluent import store_handle
 
@@ -253,9 +254,12 @@ def registry(tracking_uri: str | None = None) -> Registry:
 
 
 def register_model(model_uri: str, name: str, await_registration_for: int = 300, *,
-                   tags: dict[str, Any] | None = None) -> ModelVersion:
+                   tags: dict[str, Any] | None = None, registry: Registry | None = None) -> ModelVersion:
     """Create ``name`` if new, then a version of it from ``model_uri`` (MLflow's fluent
     ``register_model``).
+
+    ``registry`` is the store's registry to use (the server's, for a store it names);
+    by default the current tracking store's.
 
     Example:
         >>> mv = register_model(f"runs:/{run.info.run_id}/model", "customer-sentiment")  # doctest: +SKIP
@@ -263,7 +267,7 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
         1
     """
     name = check_name(name)
-    reg = registry()
+    reg = registry if registry is not None else _current_registry()
     # Check the source before creating anything: a bad URI leaves the registry as it was.
     from .locate import check_logged_model, resolve_source
 
@@ -281,6 +285,19 @@ def register_model(model_uri: str, name: str, await_registration_for: int = 300,
     version = reg.create_model_version(name, model_uri, tags=tags)
     print(f"Created version '{version.version}' of model '{name}'.")
     return version
+
+
+_current_registry = registry  # register_model's parameter shadows the function's name
+
+
+def set_model_version_tag(name: str, version: int | str | None = None, key: str | None = None,
+                          value: Any = None) -> None:
+    """Tag a model version (MLflow's fluent ``set_model_version_tag``).
+
+    Example:
+        >>> set_model_version_tag("customer-sentiment", 1, "validated", "yes")  # doctest: +SKIP
+    """
+    registry().set_model_version_tag(name, version, key, value)
 
 
 def search_registered_models(filter_string: str | None = None, max_results: int = 100,

@@ -1,4 +1,7 @@
-"""nbtrack's Jupyter server extension: a read-only REST API over the stores under the server root.
+"""nbtrack's Jupyter server extension: a REST API over the stores under the server root.
+
+Reads of runs and the model registry (``api``, ``registry_api``); writes only
+through nbtrack's registry and notebook jobs (``registry_api``, ``jobs``).
 
 ``pip install nbtrack`` enables it (``etc/jupyter/jupyter_server_config.d/nbtrack.json``);
 ``jupyter server extension enable nbtrack.server`` does it by hand. The API is

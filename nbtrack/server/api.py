@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExperimentNotFound
+from ..jobs.view import SWEEP_SOURCE
 from ..store import queries
 from ..store.database import Store, open_store
 from ..store.metric_downsample import downsample_series
@@ -161,8 +162,9 @@ def list_runs(
         )
         total = queries.count_runs(st, filter_string or None, experiment_ids=experiment_ids)
         runs = queries.runs_by_pk(st, pks)
+        models = _registered_versions(st, [run.info.run_id for run in runs])
     return {
-        "runs": [payloads.run_summary(run, names) for run in runs],
+        "runs": [_listed(payloads.run_summary(run, names), run, models) for run in runs],
         "total": total,
         "offset": offset,
         "limit": limit,
@@ -271,6 +273,22 @@ def cells_summary(root: str, store: str, cell_ids: Sequence[str]) -> dict[str, A
             for run in runs
         }
     }
+
+
+def _listed(summary: dict[str, Any], run: Any, models: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A runs-list row: the summary, the run's registered model versions (the "model v3
+    @champion" badge) and, for a sweep, the metric and goal its executions sort by."""
+    summary["models"] = models.get(run.info.run_id, [])
+    if run.info.source == SWEEP_SOURCE:
+        tags = run.data.tags
+        summary["sweep"] = {"metric": tags.get("nbtrack.sweep.metric"), "goal": tags.get("nbtrack.sweep.goal")}
+    return summary
+
+
+def _registered_versions(st: Store, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    from .registry_api import versions_of_runs
+
+    return versions_of_runs(st, run_ids)
 
 
 def _check_text(name: str, text: str) -> None:

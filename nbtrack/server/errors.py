@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..errors import FilterSyntaxError, InvalidInput, NoStore, RunNotFound, StoreError
+from ..errors import (
+    FilterSyntaxError,
+    InvalidInput,
+    ModelError,
+    NoStore,
+    RegistryNotFound,
+    RunNotFound,
+    StoreError,
+)
 
 # The stable codes; a client may rely on exactly these strings.
 CODES = (
@@ -69,6 +77,9 @@ _BY_TYPE: tuple[tuple[type[BaseException], int, str], ...] = (
     (FilterSyntaxError, 400, "bad_filter"),
     (InvalidInput, 400, "bad_request"),
     (RunNotFound, 404, "not_found"),
+    (RegistryNotFound, 404, "not_found"),
+    # A run folder that holds no model, a changed model file: the request's mistake.
+    (ModelError, 400, "bad_request"),
     (NoStore, 404, "no_store"),
     # A corrupt, foreign or newer-schema store is a conflict the user must resolve.
     (StoreError, 409, "store_error"),

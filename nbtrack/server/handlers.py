@@ -22,9 +22,9 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from . import api
-from .errors import BadRequest, QueryTimeout, classify, http_status_for, one_line
 from ..render.json_values import jsonable
+from . import api, jobs, registry_api
+from .errors import BadRequest, QueryTimeout, classify, http_status_for, one_line
 
 T = TypeVar("T")
 
@@ -107,6 +107,34 @@ class NbtrackHandler(APIHandler):
 
     async def json_answer(self, work: Callable[[], Any]) -> None:
         self.finish(json.dumps(jsonable(await self.answer(work)), allow_nan=False))
+
+    @property
+    def jobs(self) -> jobs.JobBoard:
+        return self.settings["nbtrack_jobs"]
+
+    def body(self, **fields: type | tuple[type, ...]) -> dict[str, Any]:
+        """The JSON body's ``fields``, each checked to be of its type (else 400 naming the shape)."""
+        try:
+            body = self.get_json_body() or {}
+        except tornado.web.HTTPError:
+            body = None
+        shape = "{" + ", ".join(f'"{name}": ...' for name in fields) + "}"
+        if not isinstance(body, dict):
+            raise BadRequest(f"the body must be a JSON object {shape}")
+        values = {}
+        for name, kind in fields.items():
+            value = body.get(name)
+            optional = isinstance(kind, tuple) and type(None) in kind
+            if (value is None and not optional) or (value is not None and not isinstance(value, kind)):
+                raise BadRequest(f"the body needs {name!r} ({_kind_name(kind)}): {shape}")
+            values[name] = value
+        return values
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({str: "text", int: "a number", bool: "true/false", dict: "an object"}.get(k, k.__name__)
+                       for k in kinds if k is not type(None))
 
 
 class StatusHandler(NbtrackHandler):
@@ -230,6 +258,97 @@ class CellsHandler(NbtrackHandler):
         )
 
 
+class ModelsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.json_answer(functools.partial(registry_api.list_models, self.root_dir, self.store))
+
+
+class RunModelsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.json_answer(functools.partial(registry_api.run_models, self.root_dir, self.store, run_id))
+
+
+class RegisterModelHandler(NbtrackHandler):
+    """``POST {"run_id", "path", "name"}``: register the run's logged model as a new version."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body(run_id=str, path=str, name=str)
+        await self.json_answer(functools.partial(registry_api.register, self.root_dir, self.store, **body))
+
+
+class SetAliasHandler(NbtrackHandler):
+    """``POST {"name", "alias", "version"}``: set or move an alias."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body(name=str, alias=str, version=(int, str))
+        await self.json_answer(functools.partial(registry_api.set_alias, self.root_dir, self.store, **body))
+
+
+class DeleteAliasHandler(NbtrackHandler):
+    """``POST {"name", "alias"}``: remove an alias (kept in the model's history)."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body(name=str, alias=str)
+        await self.json_answer(functools.partial(registry_api.delete_alias, self.root_dir, self.store, **body))
+
+
+class StageHandler(NbtrackHandler):
+    """``POST {"name", "version", "stage", "archive_existing_versions"}``: move a version's stage."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body(name=str, version=(int, str), stage=str, archive_existing_versions=(bool, type(None)))
+        body["archive_existing_versions"] = bool(body["archive_existing_versions"])
+        await self.json_answer(
+            functools.partial(registry_api.transition_stage, self.root_dir, self.store, **body))
+
+
+class JobOptionsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        await self.json_answer(functools.partial(jobs.job_options, self.root_dir, self.store, run_id))
+
+
+class ReproduceHandler(NbtrackHandler):
+    """``POST``: start reproducing the run in the background; answers the job to poll."""
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        job = await self.answer(
+            functools.partial(jobs.start_reproduce, self.jobs, self.root_dir, self.store, run_id))
+        self.set_status(202)
+        self.finish(json.dumps(jsonable(job.as_json())))
+
+
+class RunAgainHandler(NbtrackHandler):
+    """``POST {"parameters": {...}}``: run the run's notebook again with these parameters."""
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        parameters = self.body(parameters=dict)["parameters"]
+        job = await self.answer(functools.partial(
+            jobs.start_rerun, self.jobs, self.root_dir, self.store, run_id, parameters))
+        self.set_status(202)
+        self.finish(json.dumps(jsonable(job.as_json())))
+
+
+class JobsHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(jsonable({"jobs": [job.as_json() for job in self.jobs.list(self.store)]})))
+
+
+class JobHandler(NbtrackHandler):
+    @tornado.web.authenticated
+    def get(self, job_id: str) -> None:
+        self.finish(json.dumps(jsonable(self.jobs.get(job_id).as_json())))
+
+
 # The one route table: (pattern under /nbtrack/api/, handler).
 ROUTES: list[tuple[str, type[NbtrackHandler]]] = [
     ("status", StatusHandler),
@@ -241,12 +360,24 @@ ROUTES: list[tuple[str, type[NbtrackHandler]]] = [
     (f"runs/{RUN_ID}/snapshot", SnapshotHandler),
     ("cells", CellsHandler),
     (r"cells/(?P<cell_id>[^/]{1,200})/runs", CellRunsHandler),
+    ("models", ModelsHandler),
+    ("models/register", RegisterModelHandler),
+    ("models/alias", SetAliasHandler),
+    ("models/alias/delete", DeleteAliasHandler),
+    ("models/stage", StageHandler),
+    (f"runs/{RUN_ID}/models", RunModelsHandler),
+    (f"runs/{RUN_ID}/jobs", JobOptionsHandler),
+    (f"runs/{RUN_ID}/reproduce", ReproduceHandler),
+    (f"runs/{RUN_ID}/run-again", RunAgainHandler),
+    ("jobs", JobsHandler),
+    (r"jobs/(?P<job_id>[0-9a-f]{32})", JobHandler),
 ]
 
 
 def setup_handlers(web_app: Any, root_dir: str) -> None:
     """Register ``ROUTES`` under ``<base_url>nbtrack/api/`` and remember the server root."""
     web_app.settings["nbtrack_root_dir"] = root_dir
+    web_app.settings["nbtrack_jobs"] = jobs.JobBoard()
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(
         ".*$",

@@ -51,6 +51,13 @@ def blob_location(location: StoreLocation, digest: str) -> Path:
     return location.artifacts / "blobs" / digest[:2] / digest
 
 
+def run_folder(location: StoreLocation, run_id: str = "") -> Path:
+    """Where ``run_id``'s artifacts are laid out as files when asked for (``get_artifact_uri``):
+    copies of its blobs, which ``nbtrack gc`` removes with the run (the one place that layout
+    is spelled out). Without ``run_id``, the folder holding every run's."""
+    return location.artifacts / "runs" / run_id if run_id else location.artifacts / "runs"
+
+
 def blob_path(store: Store, digest: str) -> Path:
     return blob_location(store.location, digest)
 

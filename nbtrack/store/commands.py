@@ -136,6 +136,18 @@ class SetLifecycle(WriteCommand):
 
 
 @dataclass(frozen=True)
+class RenameRun(WriteCommand):
+    """Give a run a new name (``MlflowClient.update_run(name=...)``); its ``mlflow.runName``
+    tag follows."""
+
+    run_id: str
+    name: str
+
+    def describe(self) -> str:
+        return f"rename of run {self.run_id} to {self.name!r}"
+
+
+@dataclass(frozen=True)
 class Heartbeat(WriteCommand):
     """Mark open runs as owned by a live process (crash detection on shared disks)."""
 
@@ -250,3 +262,4 @@ class ForgetBlobs(WriteCommand):
 from . import writer  # noqa: E402,F401  (import for its @handles side effect)
 from . import registry  # noqa: E402,F401  (the model registry's commands and handlers)
 from . import transfer  # noqa: E402,F401  (ImportRun: moving runs between stores)
+from . import experiments  # noqa: E402,F401  (create, rename, delete, restore and tag experiments)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import (NoStore, StoreCorrupt, StoreError, StoreFull, StoreLocked,
+from ..errors import (ForeignStore, NoStore, StoreCorrupt, StoreError, StoreFull, StoreLocked,
                       StoreReadOnly)
 from ..paths import StoreLocation
 from .schema import MIGRATION_NAMES, MIGRATION_SET, build_migrations
@@ -32,6 +32,26 @@ from .schema import MIGRATION_NAMES, MIGRATION_SET, build_migrations
 BUSY_TIMEOUT_MS = 10_000
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """``begin`` … COMMIT, or ROLLBACK if the block raises.
+
+    Plain ``BEGIN`` suits a connection's private temp tables (read-only stores allow
+    those too); writers to the store use ``BEGIN IMMEDIATE`` through ``Store.write``.
+    """
+    conn.execute(begin)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite has already rolled back after some errors ("database is locked" inside a
+        # statement, a full disk): a second ROLLBACK would raise "no transaction is active"
+        # and hide the error that matters, which is retryable.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class Store:
@@ -72,19 +92,8 @@ class Store:
         deadlock-prone upgrade from a read lock); rolled back if the block raises."""
         if self.readonly:
             raise StoreError(f"{self.location.database} was opened read-only")
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                # SQLite has already rolled back after some errors ("database is locked" inside
-                # a statement, a full disk): a second ROLLBACK would raise "no transaction is
-                # active" and hide the error that matters, which is retryable.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self.conn, "BEGIN IMMEDIATE") as conn:
+            yield conn
 
     def write_retrying(self, work: Callable[[sqlite3.Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, retrying while other writers hold the lock.
@@ -129,6 +138,8 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
     database = location.database
     # A FIFO or a device would block SQLite's open forever; a missing store is NoStore on read.
     ensure_regular_files(location, missing_ok=not readonly)
+    # Before anything is created or written: a file nbtrack did not make is never modified.
+    refuse_foreign(database)
     if not readonly and database.exists() and not _writable(database):
         raise StoreReadOnly(f"{database} is read-only: reading works; to log runs, point "
                             "NBTRACK_HOME or set_tracking_uri at a writable folder")
@@ -166,6 +177,56 @@ def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
             conn.close()
         raise
     return Store(location, conn, readonly=readonly)
+
+
+def refuse_foreign(database: Path) -> None:
+    """Raise ``ForeignStore`` (one line, naming the way in) when ``database`` exists and is not
+    an nbtrack store: an MLflow store, another program's SQLite file, or no SQLite at all.
+
+    Only SQLite looks at the file, through an ``immutable`` read-only connection: it takes
+    no lock, creates no journal, WAL or shared-memory file, and writes nothing, so the
+    file and its folder stay byte-identical. An empty file, or a database with no tables
+    but sqlite-utils' migrations table, is a store nbtrack may create (or is creating). A
+    store that nbtrack wrote has its migration records.
+
+    Example:
+        >>> refuse_foreign(Path("/nonexistent/nbtrack.db"))  # nothing there: nothing to refuse
+    """
+    try:
+        if database.stat().st_size == 0:
+            return
+    except OSError:  # missing: open_store creates it (or reads say NoStore)
+        return
+    try:
+        conn = sqlite3.connect(f"{database.as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return  # the ordinary open names the problem
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables <= {"_sqlite_migrations"}:
+            # Empty, or a store another process is creating: sqlite-utils commits the
+            # migrations table before the first migration (read without a lock, the file
+            # may show that state).
+            return
+        ours = "_sqlite_migrations" in tables and conn.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1", (MIGRATION_SET,)).fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise ForeignStore(f"{database} is not an SQLite file; nbtrack will not overwrite it: "
+                               "move it aside or point NBTRACK_HOME elsewhere") from exc
+        return  # damaged, locked...: the ordinary open names it, before writing anything
+    finally:
+        conn.close()
+    if ours:
+        return
+    if "alembic_version" in tables and {"experiments", "runs"} <= tables:
+        raise ForeignStore(
+            f"{database} is an MLflow store; nbtrack leaves it untouched. Bring its runs into an "
+            f"nbtrack store with `nbtrack pull --from sqlite:///{database}` (and point "
+            "MLFLOW_TRACKING_URI / set_tracking_uri at another file)")
+    raise ForeignStore(
+        f"{database} is an SQLite database nbtrack did not create ({len(tables)} table(s), e.g. "
+        f"{sorted(tables)[0]!r}); nbtrack leaves it untouched: point NBTRACK_HOME or set_tracking_uri elsewhere")
 
 
 def open_for_reading(location: StoreLocation) -> Store:

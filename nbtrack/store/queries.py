@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..entities import (
     DatasetInput, Experiment, FileInfo, Metric, MetricSummary, Run, RunData, RunError, RunInfo,
@@ -28,7 +28,9 @@ from ..entities import (
 )
 from ..errors import ExperimentNotFound, InvalidInput, RunNotFound
 from .commands import ArtifactEntry
-from .database import Store
+from ..paths import StoreLocation
+from .database import Store, transaction
+from .experiments import all_experiment_tags, experiment_tags
 from .filters import compile_filter, compile_order_by
 
 RUN_COLUMNS = (
@@ -90,12 +92,24 @@ class ExperimentActivity(NamedTuple):
     last_start_time: int | None
 
 
-ARTIFACT_URI_PREFIX = "nbtrack-artifacts:/"
+def artifact_root(location: StoreLocation) -> str:
+    """The folder under which each run's artifacts are laid out as files (``<root>/<run_id>``)
+    when asked for: ``get_artifact_uri`` fills it from the content-addressed blobs. A run's
+    ``artifact_uri`` is this root + its id."""
+    from .artifacts import run_folder
+
+    return str(run_folder(location))
 
 
-def artifact_uri(run_id: str) -> str:
-    """The run's artifact URI: artifacts are content-addressed, so this names, not locates."""
-    return ARTIFACT_URI_PREFIX + run_id
+def artifact_uri(location: StoreLocation, run_id: str) -> str:
+    """The run's artifact URI: an absolute path, as MLflow's for a local SQLite store.
+
+    Example:
+        >>> from nbtrack.paths import resolve_location
+        >>> artifact_uri(resolve_location("/tmp/s"), "abc")
+        '/tmp/s/artifacts/runs/abc'
+    """
+    return f"{artifact_root(location)}/{run_id}"
 
 
 def get_experiment(store: Store, experiment_id: str) -> Experiment:
@@ -105,8 +119,9 @@ def get_experiment(store: Store, experiment_id: str) -> Experiment:
         (_experiment_int(experiment_id),),
     ).fetchone()
     if row is None:
-        raise InvalidInput(f"no experiment with id {experiment_id!r}; see nbtrack.search_experiments()")
-    return Experiment(str(row[0]), row[1], row[2], row[3], row[4])
+        raise ExperimentNotFound(f"no experiment with id {experiment_id!r}; see nbtrack.search_experiments()")
+    return Experiment(str(row[0]), row[1], row[2], row[3], row[4], experiment_tags(store, row[0]),
+                      artifact_root(store.location))
 
 
 def get_experiment_by_name(store: Store, name: str) -> Experiment | None:
@@ -142,7 +157,9 @@ def list_experiments(store: Store) -> list[Experiment]:
         "SELECT experiment_id, name, lifecycle_stage, creation_time, last_update_time "
         "FROM experiments ORDER BY experiment_id"
     ).fetchall()
-    return [Experiment(str(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    tags = all_experiment_tags(store)
+    root = artifact_root(store.location)
+    return [Experiment(str(r[0]), r[1], r[2], r[3], r[4], tags.get(str(r[0]), {}), root) for r in rows]
 
 
 def _experiment_int(experiment_id: str | int) -> int:
@@ -152,89 +169,83 @@ def _experiment_int(experiment_id: str | int) -> int:
         raise InvalidInput(f"experiment id {experiment_id!r} is not a number; ids look like '1'") from None
 
 
-def _where(
-    filter_string: str | None,
-    experiment_ids: Sequence[str] | None,
-    view_type: ViewType | str,
-) -> tuple[str, list[object]]:
-    sql, args = compile_filter(filter_string)
-    clauses = [sql]
-    view = ViewType(view_type)
-    if view is ViewType.ACTIVE_ONLY:
-        clauses.append("runs.lifecycle_stage = 'active'")
-    elif view is ViewType.DELETED_ONLY:
-        clauses.append("runs.lifecycle_stage = 'deleted'")
-    if experiment_ids:
-        ids = [_experiment_int(e) for e in experiment_ids]
-        clauses.append(f"runs.experiment_id IN ({', '.join('?' * len(ids))})")
-        args = args + ids
-    return " AND ".join(clauses), args
+@dataclass(frozen=True)
+class RunQuery:
+    """What a run search asks for: the one parameter list that every search function shares.
+
+    Example:
+        >>> RunQuery("metrics.acc > 0.9", max_results=10).where()[1]  # every user value a parameter
+        ['acc', 0.9]
+    """
+
+    filter_string: str | None = None
+    experiment_ids: Sequence[str] | None = None
+    view_type: ViewType | str = ViewType.ACTIVE_ONLY
+    order_by: Sequence[str] | None = None
+    max_results: int | None = None
+    offset: int = 0
+
+    def where(self) -> tuple[str, list[object]]:
+        """The WHERE clause (filter, lifecycle view, experiments) and its parameters."""
+        sql, args = compile_filter(self.filter_string)
+        clauses = [sql]
+        view = ViewType(self.view_type)
+        if view is ViewType.ACTIVE_ONLY:
+            clauses.append("runs.lifecycle_stage = 'active'")
+        elif view is ViewType.DELETED_ONLY:
+            clauses.append("runs.lifecycle_stage = 'deleted'")
+        if self.experiment_ids:
+            ids = [_experiment_int(e) for e in self.experiment_ids]
+            clauses.append(f"runs.experiment_id IN ({', '.join('?' * len(ids))})")
+            args = args + ids
+        return " AND ".join(clauses), args
 
 
-def select_run_pks(
-    store: Store,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> list[int]:
-    """Row keys of the runs a search matches, in order."""
-    rows = select_runs(store, ("id",), filter_string, experiment_ids, view_type, order_by, max_results, offset)
-    return [row[0] for row in rows]
+def select_run_pks(store: Store, filter_string: str | RunQuery | None = None,
+                   experiment_ids: Sequence[str] | None = None, **options: Any) -> list[int]:
+    """Row keys of the runs a search matches, in order: a ``RunQuery``, or its fields.
+
+    Example:
+        >>> select_run_pks(store, "params.alpha = '1'", max_results=5)  # doctest: +SKIP
+    """
+    query = (filter_string if isinstance(filter_string, RunQuery)
+             else RunQuery(filter_string, experiment_ids, **options))
+    return [row[0] for row in select_runs(store, ("id",), query)]
 
 
 # Columns select_runs may return; only these names reach SQL (callers pass names, not SQL).
 SELECTABLE = frozenset(c.strip().removeprefix("runs.") for c in RUN_COLUMNS.split(","))
 
 
-def select_runs(
-    store: Store,
-    columns: Sequence[str],
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> list[tuple]:
-    """``columns`` of the runs a search matches, in order (inside ``store/``: callers above
-    it get named records from ``run_table``, ``runs_by_pk`` or ``wide.wide_runs``)."""
+def check_selectable(columns: Sequence[str]) -> None:
     unknown = set(columns) - SELECTABLE
     if unknown:
         raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
-    selected = ", ".join(f"runs.{name}" for name in columns)
-    sql, args = search_sql(selected, filter_string, experiment_ids, view_type, order_by, max_results, offset)
+
+
+def select_runs(store: Store, columns: Sequence[str], query: RunQuery) -> list[tuple]:
+    """``columns`` of the runs a search matches, in order (inside ``store/``: callers above
+    it get named records from ``run_table``, ``runs_by_pk`` or ``wide.wide_runs``)."""
+    check_selectable(columns)
+    sql, args = search_sql(", ".join(f"runs.{name}" for name in columns), query)
     return store.conn.execute(sql, args).fetchall()
 
 
-def search_sql(
-    selected: str,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    offset: int = 0,
-) -> tuple[str, list[object]]:
+def search_sql(selected: str, query: RunQuery) -> tuple[str, list[object]]:
     """The one place a search becomes SQL: ``SELECT <selected> FROM runs WHERE ... ORDER BY ...
     LIMIT ? OFFSET ?`` with every user value a parameter. ``selected`` is nbtrack's own text."""
-    where, args = _where(filter_string, experiment_ids, view_type)
-    order_sql, order_args = compile_order_by(order_by)
+    where, args = query.where()
+    order_sql, order_args = compile_order_by(list(query.order_by) if query.order_by else None)
     order = f"{order_sql}, {_DEFAULT_ORDER}" if order_sql else _DEFAULT_ORDER
-    limit = -1 if max_results is None else int(max_results)
+    limit = -1 if query.max_results is None else int(query.max_results)
     return (f"SELECT {selected} FROM runs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*args, *order_args, limit, int(offset)])
+            [*args, *order_args, limit, int(query.offset)])
 
 
-def count_runs(
-    store: Store,
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-) -> int:
-    where, args = _where(filter_string, experiment_ids, view_type)
+def count_runs(store: Store, filter_string: str | None = None,
+               experiment_ids: Sequence[str] | None = None, **options: Any) -> int:
+    """How many runs match (order, limit and offset do not count)."""
+    where, args = RunQuery(filter_string, experiment_ids, **options).where()
     return int(store.conn.execute(f"SELECT count(*) FROM runs WHERE {where}", args).fetchone()[0])
 
 
@@ -262,17 +273,17 @@ def runs_by_pk(store: Store, pks: Sequence[int]) -> list[Run]:
         tags = {k: col[index] for k, col in table.tags.items() if col[index] is not None}
         summaries = {k: col[index] for k, col in table.summaries.items() if col[index] is not None}
         data = RunData(params, {k: s.last for k, s in summaries.items()}, tags, summaries)
-        runs.append(Run(_info(table.attributes[index]), data, RunInputs(tuple(inputs.get(pk, ())))))
+        runs.append(Run(_info(table.attributes[index], store.location), data, RunInputs(tuple(inputs.get(pk, ())))))
     return runs
 
 
-def _info(row: RunAttributes) -> RunInfo:
+def _info(row: RunAttributes, location: StoreLocation) -> RunInfo:
     (_, run_id, experiment_id, name, status, start, end, stage, user, parent, notebook, cell,
      count, previous, source, code, error_type, error_message, error_traceback, host, pid) = row
     error = RunError(error_type, error_message or "", error_traceback) if error_type else None
     return RunInfo(
         run_id=run_id, experiment_id=str(experiment_id), run_name=name, status=RunStatus(status),
-        start_time=start, end_time=end, lifecycle_stage=stage, artifact_uri=artifact_uri(run_id),
+        start_time=start, end_time=end, lifecycle_stage=stage, artifact_uri=artifact_uri(location, run_id),
         user_id=user, parent_run_id=parent, notebook_path=notebook, cell_id=cell,
         execution_count=count, previous_run_id=previous, source=source, code=code, error=error,
         host=host, pid=pid,
@@ -347,15 +358,9 @@ def selected_runs(store: Store, pks: Sequence[int]) -> Iterator[str]:
     """
     conn = store.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS selected_runs (id INTEGER PRIMARY KEY)")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM temp.selected_runs")
         conn.executemany("INSERT OR IGNORE INTO temp.selected_runs VALUES (?)", ((pk,) for pk in pks))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite may have rolled back already (see Store.write)
-            conn.execute("ROLLBACK")
-        raise
     yield "SELECT id FROM temp.selected_runs"
 
 

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..entities import ViewType
 from ..errors import InvalidInput
-from .database import Store
-from .queries import SELECTABLE, search_sql
+from .database import Store, transaction
+from .queries import RunQuery, check_selectable, search_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -59,24 +59,13 @@ class WideRuns:
         return len(next(iter(self.attributes.values()), []))
 
 
-def wide_runs(
-    store: Store,
-    columns: Sequence[str],
-    filter_string: str | None = None,
-    experiment_ids: Sequence[str] | None = None,
-    view_type: ViewType | str = ViewType.ACTIVE_ONLY,
-    order_by: list[str] | None = None,
-    max_results: int | None = None,
-    *,
-    pks: Sequence[int] | None = None,
-) -> WideRuns:
-    """The runs a search matches (or exactly ``pks``, in that order), as ``WideRuns``."""
-    unknown = set(columns) - SELECTABLE
-    if unknown:
-        raise InvalidInput(f"cannot select run columns {sorted(unknown)}")
+def wide_runs(store: Store, columns: Sequence[str], query: RunQuery | None = None, *,
+              pks: Sequence[int] | None = None) -> WideRuns:
+    """The runs ``query`` matches (or exactly ``pks``, in that order), as ``WideRuns``."""
+    check_selectable(columns)
     if pks is not None and not pks:
         return WideRuns({name: [] for name in columns}, {}, {}, {})
-    with _selection(store, pks, filter_string, experiment_ids, view_type, order_by, max_results):
+    with _selection(store, pks, query or RunQuery()):
         attributes = _attribute_columns(store, columns)
         size = len(attributes[columns[0]]) if columns else 0
         params = _side_columns(store, "params", size)
@@ -86,23 +75,17 @@ def wide_runs(
 
 
 @contextmanager
-def _selection(store: Store, pks: Sequence[int] | None, *search: Any) -> Iterator[None]:
+def _selection(store: Store, pks: Sequence[int] | None, query: RunQuery) -> Iterator[None]:
     conn = store.conn
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_SELECTION.split('.')[1]} "
                  "(pos INTEGER PRIMARY KEY, id INTEGER NOT NULL)")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {_SELECTION}")
         if pks is None:
-            sql, args = search_sql("runs.id", *search)
+            sql, args = search_sql("runs.id", query)
             conn.execute(f"INSERT INTO {_SELECTION} (id) {sql}", args)
         else:
             conn.executemany(f"INSERT INTO {_SELECTION} (id) VALUES (?)", ((pk,) for pk in pks))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     yield
 
 

@@ -376,11 +376,37 @@ def mark_crashed_runs(store: Store) -> list[str]:
 @handles(cmd.SetLifecycle)
 def _set_lifecycle(conn: sqlite3.Connection, c: cmd.SetLifecycle) -> None:
     deleted_time = c.time if c.stage == "deleted" else None
+    if c.stage == "deleted":
+        _refuse_if_registered(conn, c.run_id)
     if conn.execute(
         "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_id = ?",
         (c.stage, deleted_time, c.run_id),
     ).rowcount == 0:
         raise RunNotFound(f"no run {c.run_id!r} to {'delete' if c.stage == 'deleted' else 'restore'}")
+
+
+def _refuse_if_registered(conn: sqlite3.Connection, run_id: str) -> None:
+    """A run whose model is a live registered version stays: deleting it would let ``gc``
+    remove the files the version loads from (MLflow allows it, mlflow#3160)."""
+    from .registry import DELETED_STAGE  # registry registers its handlers after this module
+
+    versions = conn.execute(
+        "SELECT name, version FROM model_versions WHERE run_id = ? AND current_stage != ? "
+        "ORDER BY name, version", (run_id, DELETED_STAGE)).fetchall()
+    if versions:
+        named = ", ".join(f"{name} v{version}" for name, version in versions)
+        raise InvalidInput(
+            f"run {run_id} is the source of registered model version(s) {named}; delete those versions "
+            f"first (MlflowClient().delete_model_version(name, version)), then the run")
+
+
+@handles(cmd.RenameRun)
+def _rename_run(conn: sqlite3.Connection, c: cmd.RenameRun) -> None:
+    row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (c.run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(f"no run {c.run_id!r} to rename")
+    conn.execute("UPDATE runs SET run_name = ? WHERE id = ?", (c.name, row[0]))
+    conn.execute("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, 'mlflow.runName', ?)", (row[0], c.name))
 
 
 @handles(cmd.PurgeRuns)
@@ -393,7 +419,7 @@ def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
         "AND m.run = c.run WHERE c.run = ?)",
         pks,
     )
-    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts"):
+    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts", "logged_models"):
         conn.executemany(f"DELETE FROM {table} WHERE run = ?", pks)
     conn.executemany("DELETE FROM runs WHERE id = ?", pks)
 

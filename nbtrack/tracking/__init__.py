@@ -1,4 +1,4 @@
-"""What a user calls to track: the fluent API, ``Client``, search, artifacts and inputs.
+"""What a user calls to track: the fluent API, ``MlflowClient``, search, artifacts and inputs.
 
 Every write here becomes a typed command of ``nbtrack.store.commands``; every
 read goes through ``nbtrack.store.queries``. ``import nbtrack`` re-exports the
@@ -9,3 +9,11 @@ Example:
     >>> fluent.active_run() is None
     True
 """
+
+
+def __getattr__(name: str):  # ``from nbtrack.tracking import MlflowClient``, as from mlflow.tracking
+    if name in ("MlflowClient", "Client"):
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'nbtrack.tracking' has no attribute {name!r}")

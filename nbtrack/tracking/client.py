@@ -1,10 +1,12 @@
-"""``nbtrack.Client``: MLflow's ``MlflowClient`` surface for runs, on one store.
+"""``nbtrack.MlflowClient`` (also ``nbtrack.Client``): MLflow's ``MlflowClient`` on one store.
 
-Unlike the fluent API it holds no active run: every call names the run.
+Unlike the fluent API it holds no active run: every call names the run. Runs, experiments
+and the model registry each have their half (``client_runs``, ``client_experiments``,
+``models.registry``); this class puts them together under MLflow's names.
 
 Example:
     >>> import tempfile
-    >>> client = Client(tempfile.mkdtemp())
+    >>> client = MlflowClient(tempfile.mkdtemp())
     >>> client.search_runs()
     []
 """
@@ -15,20 +17,22 @@ import os
 import tempfile
 from pathlib import Path
 
-from .. import validation
-from ..entities import Experiment, FileInfo, Metric, Run, RunStatus, ViewType
+from ..entities import FileInfo, Metric, PagedList, Run, ViewType
 from ..errors import InvalidInput
 from ..paths import current_location, resolve_location
-from ..store import artifacts as blobs
-from ..store import commands, queries
-from ..store.database import Store, now_ms, translating
+from ..store import queries
+from ..store.database import Store, translating
+from .client_experiments import ExperimentMethods
+from .client_runs import RunMethods
 from .fluent import store_handle
+from .runs import materialize
 
 
-class Client:
-    """Read and manage runs of one store (the current one when ``tracking_uri`` is None)."""
+class Client(RunMethods, ExperimentMethods):
+    """Read and manage runs, experiments and models of one store (the current one when
+    ``tracking_uri`` is None)."""
 
-    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None, registry_uri: str | None = None) -> None:
         location = current_location() if tracking_uri is None else resolve_location(tracking_uri)
         self._handle = store_handle(location)
         self.tracking_uri = location.uri
@@ -55,13 +59,16 @@ class Client:
         max_results: int = 1000,
         order_by: list[str] | None = None,
         page_token: str | None = None,
-    ) -> list[Run]:
-        """Runs as objects (MLflow's client returns a list, the fluent API a DataFrame)."""
+    ) -> PagedList:
+        """Runs as objects, a page at a time (``.token`` names the next page; MLflow's client
+        returns the same ``PagedList``, the fluent API a DataFrame)."""
         offset = int(page_token) if page_token else 0
-        return queries.search_runs(
+        runs = queries.search_runs(
             self._fresh(), filter_string, experiment_ids=experiment_ids, view_type=run_view_type,
-            order_by=order_by, max_results=max_results, offset=offset,
+            order_by=order_by, max_results=max_results + 1, offset=offset,
         )
+        more = len(runs) > max_results
+        return PagedList(runs[:max_results], str(offset + max_results) if more else None)
 
     @translating
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
@@ -69,46 +76,14 @@ class Client:
 
     @translating
     def download_artifacts(self, run_id: str, path: str = "", dst_path: str | None = None) -> str:
-        """Copy a run's artifact (file or folder) to ``dst_path`` (a temp dir by default)."""
+        """Copy a run's artifact (file or folder) to ``dst_path`` (a new temp dir by default);
+        returns its absolute local path, as MLflow."""
         store = self._fresh()
-        entries = queries.artifact_entries(store, run_id, path or None)
-        if not entries:
+        if not queries.artifact_entries(store, run_id, path or None):
             raise InvalidInput(f"run {run_id} has no artifact at {path!r}; see list_artifacts()")
-        root = Path(dst_path or tempfile.mkdtemp(prefix="nbtrack-artifacts-"))
-        for entry in entries:
-            relative = blobs.normalize_artifact_path(None, entry.path)  # re-checked on the way out
-            blobs.copy_blob(store, entry.digest, root / relative)
+        root = materialize(store, run_id, path or None,
+                           Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="nbtrack-artifacts-")))
         return str(root / path) if path else str(root)
-
-    def delete_run(self, run_id: str) -> None:
-        """Mark a run deleted (hidden from searches); ``nbtrack gc`` removes it for good."""
-        self._handle.flush()  # the run may have queued writes of its own
-        self._handle.execute(commands.SetLifecycle(run_id, "deleted", now_ms()))
-
-    def restore_run(self, run_id: str) -> None:
-        self._handle.execute(commands.SetLifecycle(run_id, "active", now_ms()))
-
-    def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
-        self._handle.flush()
-        self._handle.execute(commands.EndRun(run_id, RunStatus(status), now_ms()))
-
-    def set_tag(self, run_id: str, key: object, value: object) -> None:
-        self._handle.execute(commands.SetTags(self._pk(run_id), validation.checked_tags({key: value})))
-
-    def log_param(self, run_id: str, key: object, value: object) -> None:
-        self._handle.execute(commands.SetParams(self._pk(run_id), validation.checked_params({key: value})))
-
-    @translating
-    def search_experiments(self) -> list[Experiment]:
-        return queries.list_experiments(self._fresh())
-
-    @translating
-    def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return queries.get_experiment_by_name(self._fresh(), name)
-
-    def _pk(self, run_id: str) -> int:
-        self._handle.flush()  # the run may be one this process created a moment ago
-        return queries.run_pk(self._fresh(), run_id)
 
     # --- model registry (MLflow's registry methods; the work is in nbtrack.models.registry) ----
 
@@ -177,6 +152,23 @@ class Client:
     def get_model_version_by_alias(self, name, alias):
         return self._registry.get_model_version_by_alias(name, alias)
 
+    def get_model_version_stages(self, name, version):
+        """The stages a version can move to (MLflow's; deprecated there since 2.9.0)."""
+        from ..models.uri import STAGES
+
+        return list(STAGES.values())
+
+    def copy_model_version(self, src_model_uri, dst_name):
+        """A new version of ``dst_name`` (created if new) holding the model of ``src_model_uri``
+        (``models:/name/1``, ``models:/name@alias``); the source version is kept as lineage."""
+        from ..errors import RegistryNotFound
+
+        try:
+            self._registry.get_registered_model(dst_name)
+        except RegistryNotFound:
+            self._registry.create_registered_model(dst_name)
+        return self._registry.create_model_version(dst_name, src_model_uri)
+
     def transition_model_version_stage(self, name, version, stage, archive_existing_versions=False):
         """Deprecated in MLflow since 2.9.0 (FutureWarning, MLflow's text); still works."""
         return self._registry.transition_model_version_stage(name, version, stage, archive_existing_versions)
@@ -188,3 +180,6 @@ class Client:
     def get_registered_model_history(self, name):
         """Every alias and stage move of ``name`` (who, when, which versions); MLflow keeps none."""
         return self._registry.history(name)
+
+
+MlflowClient = Client

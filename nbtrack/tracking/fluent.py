@@ -37,19 +37,16 @@ from .lifecycle import error_from
 DEFAULT_EXPERIMENT = "Default"
 
 
-class ActiveRun:
-    """A run this process has open; a context manager that always ends it.
+class RunTarget:
+    """A run that calls can write to: its id, row key and store, and what it holds as of the
+    calls made here. ``ActiveRun`` (open in this process) and ``StoredRun`` (any other run
+    of the store, written through ``run_id=`` or the client) share it."""
 
-    ``run.info`` and ``run.data`` read the stored run (as MLflow's ``ActiveRun``);
-    ``run.run_id`` is the id.
-    """
-
-    def __init__(self, handle: StoreHandle, created: CreatedRun, parent: ActiveRun | None,
+    def __init__(self, handle: StoreHandle, run_id: str, pk: int,
                  params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
         self._handle = handle
-        self.run_id = created.run_id
-        self._pk = created.pk
-        self._parent = parent
+        self.run_id = run_id
+        self._pk = pk
         queue = handle.queue
         self._queue = queue
         self._append_point = queue.append_point  # bound once: the hot path is one call
@@ -59,8 +56,67 @@ class ActiveRun:
         # param or a missing tag is caught at the call against these, not at flush time.
         self._params: dict[str, str] = dict(params or {})
         self._tags: dict[str, str] = dict(tags or {})
+
+    @property
+    def store(self) -> StoreHandle:
+        """The handle of the store this run writes to (for typed commands and blobs)."""
+        return self._handle
+
+    @property
+    def pk(self) -> int:
+        """The run's integer row key in the store (``runs.id``), which commands name."""
+        return self._pk
+
+    def submit(self, command: commands.WriteCommand) -> None:
+        """Queue a typed write command behind this run's logged points."""
+        self._queue.submit(command)
+
+    def record_params(self, checked: Mapping[str, str]) -> None:
+        """Queue params not logged before; a changed value is refused here, in one line."""
+        conflict = param_conflict(self._params, checked)
+        if conflict:
+            raise InvalidInput(conflict)
+        new = {k: v for k, v in checked.items() if k not in self._params}
+        if new:
+            self._params.update(new)
+            self.submit(commands.SetParams(self.pk, new))
+
+    def record_tags(self, checked: Mapping[str, str]) -> None:
+        self._tags.update(checked)
+        self.submit(commands.SetTags(self.pk, checked))
+
+    def remove_tag(self, key: str) -> None:
+        if key not in self._tags:
+            raise InvalidInput(f"no tag {key!r} on run {self.run_id}; nothing to delete")
+        del self._tags[key]
+        self.submit(commands.DeleteTag(self.pk, key))
+
+
+class StoredRun(RunTarget):
+    """A run of the store that this process does not have open (finished, or another
+    process's): ``log_metric(..., run_id=...)`` and ``MlflowClient`` write to it as MLflow
+    does. Its params and tags are read when it is looked up."""
+
+    @classmethod
+    def lookup(cls, handle: StoreHandle, run_id: str) -> StoredRun:
+        store = handle.read()  # flushes this process's writes first
+        run = queries.get_run(store, run_id)  # RunNotFound, in one line
+        return cls(handle, run_id, queries.run_pk(store, run_id), dict(run.data.params), dict(run.data.tags))
+
+
+class ActiveRun(RunTarget):
+    """A run this process has open; a context manager that always ends it.
+
+    ``run.info`` and ``run.data`` read the stored run (as MLflow's ``ActiveRun``);
+    ``run.run_id`` is the id.
+    """
+
+    def __init__(self, handle: StoreHandle, created: CreatedRun, parent: ActiveRun | None,
+                 params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        super().__init__(handle, created.run_id, created.pk, params, tags)
+        self._parent = parent
         self._ended = False
-        queue.open_runs.add(self.run_id)
+        self._queue.open_runs.add(self.run_id)
         STATE.open_runs[self.run_id] = self
 
     @property
@@ -74,16 +130,6 @@ class ActiveRun:
     @property
     def store_location(self) -> StoreLocation:
         return self._handle.location
-
-    @property
-    def store(self) -> StoreHandle:
-        """The handle of the store this run writes to (for typed commands and blobs)."""
-        return self._handle
-
-    @property
-    def pk(self) -> int:
-        """The run's integer row key in the store (``runs.id``), which commands name."""
-        return self._pk
 
     def to_run(self) -> Run:
         """The run as stored now (pending writes flushed first)."""
@@ -102,7 +148,8 @@ class ActiveRun:
         else:
             self.end(RunStatus.FAILED, error_from(exc))
 
-    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: RunError | None = None) -> None:
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: RunError | None = None,
+            end_time: int | None = None) -> None:
         """End this run and any child still open inside it; a second call does nothing."""
         if self._ended:
             return
@@ -112,26 +159,25 @@ class ActiveRun:
             for child in reversed(stack[stack.index(self) + 1 :]):
                 child._close(status, error)
             RUN_STACK.set(stack[: stack.index(self)])
-        self._close(status, error)
+        self._close(status, error, end_time)
 
     def close_at_exit(self, status: RunStatus | str, error: RunError | None) -> None:
         """End the run as the process shuts down (``nbtrack.state.shutdown``)."""
         self._close(status, error)
 
-    def _close(self, status: RunStatus | str, error: RunError | None) -> None:
+    def _close(self, status: RunStatus | str, error: RunError | None, end_time: int | None = None) -> None:
         if self._ended:
             return
         self._ended = True
+        monitor = STATE.system_monitors.pop(self.run_id, None)
+        if monitor is not None:  # its last sample lands before the run's end
+            monitor.stop()
         # Queued behind the run's points: durable at the next flush (0.1 s), at any read in
         # this process, or at exit. A process killed before then leaves it to crash detection.
-        self._queue.submit(commands.EndRun(self.run_id, RunStatus(status), now_ms(), error))
+        self._queue.submit(commands.EndRun(self.run_id, RunStatus(status), end_time or now_ms(), error))
         self._queue.open_runs.discard(self.run_id)
         STATE.open_runs.pop(self.run_id, None)
         STATE.last_run_id = self.run_id
-
-    def submit(self, command: commands.WriteCommand) -> None:
-        """Queue a typed write command behind this run's logged points."""
-        self._queue.submit(command)
 
     def __repr__(self) -> str:
         return f"<ActiveRun run_id={self.run_id}>"
@@ -203,6 +249,7 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     parent_run_id: str | None = None,
+    log_system_metrics: bool | None = None,
     **capture: Any,
 ) -> ActiveRun:
     """Start a run (or resume ``run_id``) and make it the active one.
@@ -210,7 +257,11 @@ def start_run(
     Use it as a context manager so the run always ends. While a run is active,
     starting another needs ``nested=True`` (a child run) or ``end_run()`` first.
     ``capture`` carries what ``%%track`` knows (``notebook_path``, ``cell_id``,
-    ``execution_count``, ``code``, ``source``).
+    ``execution_count``, ``code``, ``source``). A new run gets MLflow's system tags
+    (``mlflow.runName``, ``mlflow.user``, ``mlflow.source.*``, ``mlflow.parentRunId``;
+    see ``tracking.system_tags``). ``log_system_metrics=True`` samples CPU, memory, disk,
+    network and GPU while the run is open (``nbtrack.system_metrics``); None follows
+    ``enable_system_metrics_logging()`` / ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``.
 
     Example:
         >>> with start_run(run_name="bow-nb", tags={"developer": "me"}):  # doctest: +SKIP
@@ -240,16 +291,35 @@ def start_run(
             else experiment_id_for(current_experiment_name(), handle)
         )
         run_name = validation.run_name(run_name)
-        created = handle.execute(new_run_command(
+        command = with_system_tags(new_run_command(
             experiment,
             run_name=run_name,
             tags=checked_tags,
             parent_run_id=parent_run_id or (parent.run_id if parent else _job_parent()),
             **capture,
         ))
+        checked_tags = dict(command.tags)
+        created = handle.execute(command)
     run = ActiveRun(handle, created, parent, params, checked_tags)
     RUN_STACK.set(stack + (run,))
+    from ..system_metrics import start_for
+
+    start_for(run, log_system_metrics)
     return run
+
+
+def with_system_tags(command: commands.CreateRun) -> commands.CreateRun:
+    """``command`` with MLflow's system tags added (its own tags win)."""
+    from .system_tags import system_tags
+
+    tags = system_tags(command.run_name, command.user_id, parent_run_id=command.parent_run_id,
+                       notebook_path=command.notebook_path,
+                       git=command.source != "cell")  # a cell's git state comes from capture/
+    # new_run_command made this dict for this command alone, and nothing has seen it yet:
+    # filling it costs less than dataclasses.replace on the path of every start_run.
+    for key, value in tags.items():
+        command.tags.setdefault(key, value)  # type: ignore[attr-defined]
+    return command
 
 
 def _resume(handle: StoreHandle, run_id: str) -> tuple[CreatedRun, dict[str, str], dict[str, str]]:
@@ -309,8 +379,8 @@ def log_metric(
     key: str,
     value: float,
     step: int | None = None,
-    timestamp: int | None = None,
     synchronous: bool | None = None,
+    timestamp: int | None = None,
     run_id: str | None = None,
 ) -> None:
     """Log one metric point. An in-memory append; a background thread writes batches.
@@ -350,9 +420,9 @@ def log_metric(
 def log_metrics(
     metrics: Mapping[str, float],
     step: int | None = None,
-    timestamp: int | None = None,
     synchronous: bool | None = None,
     run_id: str | None = None,
+    timestamp: int | None = None,
 ) -> None:
     """Log several metrics at one step. Example: ``log_metrics({"loss": 0.1, "acc": 0.9}, step=3)``."""
     if not isinstance(metrics, Mapping):
@@ -369,54 +439,56 @@ def log_metrics(
         flush()
 
 
-def _run_for(run_id: str | None) -> ActiveRun:
+def _run_for(run_id: str | None) -> RunTarget:
+    """The run a call with ``run_id`` writes to: the active one when None, the open run of
+    that id, else the stored run (which may be another process's or already ended).
+    ``MlflowClient`` passes the ``RunTarget`` it resolved on its own store instead of an id."""
     if run_id is None:
         return _current()
+    if isinstance(run_id, RunTarget):
+        return run_id
     run = STATE.open_runs.get(run_id)
     if run is not None:
         return run
-    raise ActiveRunError(
-        f"run {run_id} is not open in this process; resume it with nbtrack.start_run(run_id=...)"
-    )
+    return StoredRun.lookup(store_handle(), run_id)
 
 
-def log_param(key: str, value: Any) -> Any:
-    """Record a param (stored as a string); returns ``value`` as MLflow does."""
-    log_params({key: value})
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Record a param (stored as a string); returns ``value`` as MLflow does.
+
+    Unlike MLflow, logging a param again with another value raises ``InvalidInput``
+    (MLflow refuses it too, but only when the write lands)."""
+    log_params({key: value}, synchronous=synchronous)
     return value
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    """Record several params at once; a param that was logged with another value is refused."""
-    checked = validation.checked_params(params)
-    run = _current()
-    conflict = param_conflict(run._params, checked)
-    if conflict:
-        raise InvalidInput(conflict)
-    new = {k: v for k, v in checked.items() if k not in run._params}
-    if new:
-        run._params.update(new)
-        run.submit(commands.SetParams(run.pk, new))
+def log_params(params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    """Record several params at once; a param that was logged with another value is refused.
+
+    Example:
+        >>> log_params({"alpha": 0.5, "model": "nb"})  # doctest: +SKIP
+    """
+    _run_for(run_id).record_params(validation.checked_params(params))
+    if synchronous:
+        flush()
 
 
-def set_tag(key: str, value: Any) -> None:
-    set_tags({key: value})
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    """Set one tag on the active run. Example: ``set_tag("stage", "baseline")``."""
+    set_tags({key: value}, synchronous=synchronous)
 
 
-def set_tags(tags: Mapping[str, Any]) -> None:
-    checked = validation.checked_tags(tags)
-    run = _current()
-    run._tags.update(checked)
-    run.submit(commands.SetTags(run.pk, checked))
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
+    """Set several tags on the active run; ``synchronous=True`` returns once they are durable."""
+    _current().record_tags(validation.checked_tags(tags))
+    if synchronous:
+        flush()
 
 
 def delete_tag(key: str) -> None:
-    run = _current()
+    """Remove a tag from the active run; a tag it does not have is refused in one line."""
     validation.check_key(key, "tag")
-    if key not in run._tags:
-        raise InvalidInput(f"no tag {key!r} on this run; nothing to delete")
-    del run._tags[key]
-    run.submit(commands.DeleteTag(run.pk, key))
+    _current().remove_tag(key)
 
 
 def flush() -> None:
@@ -429,6 +501,17 @@ def flush() -> None:
         handle.flush()
 
 
-def current_run() -> ActiveRun:
-    """The active run, starting one if none is (for artifacts and inputs)."""
-    return _current()
+def flush_async_logging() -> None:
+    """MLflow's name for ``flush()``: nbtrack's logging is always queued, and this waits for it."""
+    flush()
+
+
+def flush_artifact_async_logging() -> None:
+    """MLflow's name for ``flush()``: artifact bytes are stored at the call; their rows are queued."""
+    flush()
+
+
+def current_run(run_id: str | None = None) -> RunTarget:
+    """The run artifacts and inputs go to: ``run_id``'s, else the active run, starting one if
+    none is."""
+    return _run_for(run_id)

@@ -103,17 +103,23 @@ def _file(path: Path, name: str | None, context: str | None, source: str | None)
                         context, None, None, {"bytes": size})
 
 
-def log_input(dataset: Any, name: str | None = None, context: str | None = None,
-              source: str | None = None, tags: dict[str, str] | None = None) -> DatasetInput:
-    """Record a fingerprint of ``dataset`` on the active run (MLflow's ``log_input``).
+def log_input(dataset: Any, context: str | None = None, tags: dict[str, str] | None = None, model: Any = None,
+              name: str | None = None, source: str | None = None, run_id: str | None = None) -> DatasetInput:
+    """Record a fingerprint of ``dataset`` on the active run (MLflow's ``log_input``, in its
+    argument order): data (a DataFrame, array, file) or a ``DatasetInput`` made by
+    ``nbtrack.data.from_pandas`` / ``from_numpy``. ``model`` is not used (MLflow's LoggedModel).
 
     Example:
         >>> nbtrack.log_input(train_df, name="reviews", context="train")  # doctest: +SKIP
     """
+    from dataclasses import replace
+
     from .fluent import current_run
 
-    described = dataset if isinstance(dataset, DatasetInput) else fingerprint(
-        dataset, name=name, context=context, source=source)
-    run = current_run()
+    if isinstance(dataset, DatasetInput):
+        described = dataset if context is None else replace(dataset, context=context)
+    else:
+        described = fingerprint(dataset, name=name, context=context, source=source)
+    run = current_run(run_id)
     run.submit(RecordInput(run.pk, described))
     return described

@@ -15,8 +15,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..entities import Experiment, Run, ViewType
+from ..entities import Run, ViewType
 from ..errors import InvalidInput
+from ..paths import StoreLocation
 from ..store import queries
 from ..store.database import translating
 from ..store.wide import WideRuns, wide_runs
@@ -44,22 +45,25 @@ def search_runs(
 
     Unlike MLflow, ``search_all_experiments`` defaults to True: a notebook user
     usually wants every run in the local store. ``output_format="list"`` returns
-    ``Run`` objects.
+    ``Run`` objects. MLflow's positional order (``experiment_ids`` first, then the
+    filter) works too: a list first means experiment ids.
 
     Example:
         >>> search_runs("params.alpha IN ('1', '2') OR metrics.f1 >= 0.9")  # doctest: +SKIP
     """
+    if isinstance(filter_string, (list, tuple)):  # mlflow.search_runs(["1"], "metrics.x > 0")
+        filter_string, experiment_ids = (experiment_ids if isinstance(experiment_ids, str) else None), filter_string
     store = read_store()
     ids = [*(experiment_ids or []), *queries.experiment_ids(store, experiment_names or [])]
     if not ids and not search_all_experiments:
         experiment = queries.get_experiment_by_name(store, current_experiment_name())
         ids = [experiment.experiment_id] if experiment else ["-1"]
-    query = (filter_string, ids or None, run_view_type, order_by, max_results)
+    query = queries.RunQuery(filter_string, ids or None, run_view_type, order_by, max_results)
     if output_format == "list":
-        return queries.runs_by_pk(store, queries.select_run_pks(store, *query))
+        return queries.runs_by_pk(store, queries.select_run_pks(store, query))
     if output_format != "pandas":
         raise InvalidInput(f"output_format is 'pandas' or 'list'; got {output_format!r}")
-    return _dataframe(wide_runs(store, _ATTRIBUTES, *query))
+    return _dataframe(wide_runs(store, _ATTRIBUTES, query), store.location)
 
 
 # The runs columns the DataFrame shows, in select order; "id" first, for alignment.
@@ -69,10 +73,10 @@ _ATTRIBUTES = ("id", "run_id", "experiment_id", "status", "start_time", "end_tim
 
 def runs_dataframe(store, pks: Sequence[int]) -> pd.DataFrame:
     """The MLflow-shaped DataFrame of runs ``pks``, in that order (the compare view uses this)."""
-    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks))
+    return _dataframe(wide_runs(store, _ATTRIBUTES, pks=pks), getattr(store, "location", None))
 
 
-def _dataframe(wide: WideRuns) -> pd.DataFrame:
+def _dataframe(wide: WideRuns, location: StoreLocation | None) -> pd.DataFrame:
     """MLflow's columns from ``WideRuns``: attributes, then metrics, params and tags, each
     group in key order. Every column arrives whole, so no Python loop runs per value."""
     import pandas as pd
@@ -83,7 +87,7 @@ def _dataframe(wide: WideRuns) -> pd.DataFrame:
         "run_id": run_ids,
         "experiment_id": pd.Series(attributes["experiment_id"], dtype=object).map(str, na_action="ignore"),
         "status": pd.Series(attributes["status"], dtype=object),
-        "artifact_uri": queries.ARTIFACT_URI_PREFIX + run_ids,
+        "artifact_uri": (queries.artifact_root(location) if location else "") + "/" + run_ids,
         "start_time": pd.to_datetime(pd.Series(attributes["start_time"], dtype="float64"), unit="ms", utc=True),
         "end_time": pd.to_datetime(pd.Series(attributes["end_time"], dtype="float64"), unit="ms", utc=True),
     }
@@ -99,14 +103,3 @@ def _dataframe(wide: WideRuns) -> pd.DataFrame:
 def get_run(run_id: str) -> Run:
     """One run by id, with params, metrics (last values and summaries), tags and inputs."""
     return queries.get_run(read_store(), run_id)
-
-
-@translating
-def search_experiments() -> list[Experiment]:
-    """Every experiment in this store."""
-    return queries.list_experiments(read_store())
-
-
-@translating
-def get_experiment_by_name(name: str) -> Experiment | None:
-    return queries.get_experiment_by_name(read_store(), name)

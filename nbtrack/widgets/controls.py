@@ -33,6 +33,7 @@ class Controls:
     def __init__(self, comparison: Comparison) -> None:
         self.c = comparison
         self._syncing = False
+        self.interacting = False  # inside a widget event: the comparison defers what is not watched
         self._layouts: dict[str | None, w.Layout] = {}
         self._styles: dict[type, w.Widget] = {}
         opts = comparison.options
@@ -187,11 +188,14 @@ class Controls:
             # Said at once (the comm message leaves before the work starts), cleared when done:
             # a slow redraw on a busy machine shows that it is working.
             self.message.value = "<span class='nbtrack-busy'>updating…</span>"
+            self.interacting = True
             try:
                 handler(change)
                 self.message.value = ""
             except NbtrackError as error:  # a user mistake, e.g. a filter typo: say it, in place
                 self.message.value = f"<span style='color:{theme.ERROR}'>{html.escape(str(error))}</span>"
+            finally:
+                self.interacting = False
         return run
 
     def _on_filter(self, change: Any) -> None:

@@ -52,6 +52,9 @@ def lower_is_better(metric: str) -> bool:
     return any(t in _LOWER_IS_BETTER for t in tokens)
 
 
+ATTRIBUTE_TAGS = frozenset({"mlflow.runName", "mlflow.parentRunId"})  # = run_name, parent_run_id
+
+
 @dataclass
 class RunSet:
     """The runs of one comparison, as columns; ``frame`` is ``search_runs``' DataFrame for them,
@@ -81,6 +84,13 @@ class RunSet:
         return [a[3] or a[1][:8] for a in self.table.attributes]
 
     @cached_property
+    def model_marks(self) -> dict[str, list[Any]]:
+        """run id -> the registered model versions made from it ("model v3 @champion")."""
+        from ..models.marks import version_marks
+
+        return version_marks(self.store, self.run_ids)
+
+    @cached_property
     def statuses(self) -> list[str]:
         return [a[4] for a in self.table.attributes]
 
@@ -94,7 +104,8 @@ class RunSet:
 
     @cached_property
     def tag_keys(self) -> list[str]:
-        return sorted(self.table.tags)
+        # MLflow's system tags that repeat a run attribute the views show already are left out.
+        return sorted(k for k in self.table.tags if k not in ATTRIBUTE_TAGS)
 
     def index_of(self, run_id: str) -> int:
         return self._positions[run_id]

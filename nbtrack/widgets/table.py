@@ -230,7 +230,7 @@ def render_html(runs: RunSet, view: TableView, rows: np.ndarray, *, selected: fr
         # The run's colour (the same in every view) as a bar beside its row number.
         out.append(f'<td style="{_CELL};border-left:4px solid {run_color(run_ids[row])}">'
                    f'{position.get(row, row) + 1}</td>')
-        out.append(f'<td style="{_CELL}"{title_attr}>{name}</td>')
+        out.append(f'<td style="{_CELL}"{title_attr}>{name}{_model_marks(runs, run_ids[row])}</td>')
         out.append(f'<td style="{_CELL};{status_style}">{status}</td>')
         for column in view.columns:
             text, title = format_value(column.values[row])
@@ -243,6 +243,15 @@ def render_html(runs: RunSet, view: TableView, rows: np.ndarray, *, selected: fr
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _model_marks(runs: RunSet, run_id: str) -> str:
+    """The run's registered versions as small badges after its name (escaped; none: empty)."""
+    return "".join(
+        f'<span class="nbtrack-model-mark" title="{html.escape(f"registered as {m.name} version {m.version}")}" '
+        f'style="margin-left:6px;padding:0 4px;border:1px solid {theme.STRONG_BORDER};border-radius:3px;'
+        f'font-size:11px;color:{theme.TEXT}">{html.escape(m.text)}</span>'
+        for m in runs.model_marks.get(run_id, ()))
 
 
 def column_note(view: TableView) -> str:

@@ -61,6 +61,8 @@ class Comparison:
         self.curves: list[RunCurve] = []
         self.figures: dict[str, Any] = {}
         self._shown_in: int | None = None
+        self._follow_ups: dict[str, bool] = {}  # parts a click redraws after the curves
+        self._follow_up_handle: Any = None
         self.view = build_table(runs, self.options)
         self._selected = self._default_selection(selected)
         # Without a live frontend no widget is created at all: nbclient saves the state of every
@@ -157,6 +159,11 @@ class Comparison:
     def render(self, *, table: bool = True, curves: bool = True, parcoords: bool = True,
                scatter: bool = True, diff: bool = True, controls: bool = True) -> None:
         """Redraw the named parts (all by default)."""
+        follow_ups = {"table": table, "parcoords": parcoords, "scatter": scatter, "diff": diff}
+        if self.ui is not None and self.ui.interacting and _defer(self, follow_ups):
+            # A click: the curves are what the user watches. The other parts follow a moment
+            # later, so the browser paints the curves before it rebuilds two more plots.
+            table = parcoords = scatter = diff = False
         if curves:
             self.curves = load_curves(self.runs, self._selected[:MAX_CURVES], self.metric,
                                       smoothing=self.smoothing, full=self.full_series) if self.metric else []
@@ -186,6 +193,12 @@ class Comparison:
                                                          selected=self._selected))
         if diff:
             ui.diff.value = self.diff_html()
+
+    def _render_follow_ups(self) -> None:
+        parts, self._follow_ups = self._follow_ups, {}
+        self._follow_up_handle = None
+        if any(parts.values()):
+            self.render(curves=False, controls=False, **parts)
 
     def _show(self, name: str, fig: Any) -> None:
         self.figures[name] = fig
@@ -263,6 +276,26 @@ class Comparison:
         mode = "" if self.ui else ", static"
         return (f"<nbtrack comparison: {self.runs.size} runs, metric={self.metric!r}, "
                 f"{len(self._selected)} selected{mode}>")
+
+
+FOLLOW_UP_DELAY = 0.3  # seconds: long enough for the browser to paint the curves first
+
+
+def _defer(comparison: Comparison, parts: dict[str, bool]) -> bool:
+    """Schedule ``parts`` on the kernel's event loop (merged with any still pending); False
+    where no loop runs this thread (plain Python), so the caller draws everything now."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    pending = comparison._follow_ups
+    comparison._follow_ups = {k: v or pending.get(k, False) for k, v in parts.items()}
+    if comparison._follow_up_handle is not None:
+        comparison._follow_up_handle.cancel()  # another click before the last one's: draw once
+    comparison._follow_up_handle = loop.call_later(FOLLOW_UP_DELAY, comparison._render_follow_ups)
+    return True
 
 
 def _default_metric(runs: RunSet) -> str | None:

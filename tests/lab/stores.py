@@ -118,3 +118,52 @@ def _log_bytes(directory: str | os.PathLike[str], data: bytes, artifact_file: st
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(data)
     nbtrack.log_artifact(source, artifact_path=str(Path(artifact_file).parent))
+
+
+PARAMETERIZED_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "03-parameterized.ipynb"
+
+
+@dataclass
+class RegistryStore(DemoStore):
+    model: str = "churn"
+
+
+def build_registry_store(directory: str | os.PathLike[str]) -> RegistryStore:
+    """Three runs that log a small sklearn model each ("lr-0.1", "lr-1", "lr-10"); the first two
+    are versions 1 and 2 of "churn", ``champion`` points at version 1; the third is not registered."""
+    from sklearn.linear_model import LogisticRegression
+
+    import nbtrack.sklearn
+
+    store = RegistryStore(Path(directory))
+    X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.8, 0.1]]
+    with tracking(directory, "models"):
+        for c in (0.1, 1, 10):
+            with nbtrack.start_run(run_name=f"lr-{c}") as run:
+                nbtrack.log_param("C", str(c))
+                nbtrack.log_metric("accuracy", 0.5 + c / 100)
+                nbtrack.sklearn.log_model(LogisticRegression(C=c).fit(X, [0, 1, 0, 1]), name="model")
+            store.run_ids[f"lr-{c}"] = run.info.run_id
+        client = nbtrack.Client()
+        for name in ("lr-0.1", "lr-1"):
+            nbtrack.register_model(f"runs:/{store.run_ids[name]}/model", store.model)
+        client.set_registered_model_alias(store.model, "champion", 1)
+    return store
+
+
+def build_job_store(directory: str | os.PathLike[str], alpha: float = 0.5) -> DemoStore:
+    """The parameterized example notebook in ``directory`` and one execution of it (``nbtrack run``),
+    whose ``%%track`` cell recorded a child run (a real kernel: a few seconds)."""
+    import shutil
+
+    from nbtrack.jobs.execute import run_notebook
+    from nbtrack.paths import resolve_location
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = folder / "params.ipynb"
+    shutil.copy(PARAMETERIZED_NOTEBOOK, notebook)
+    result = run_notebook(notebook, {"alpha": alpha}, location=resolve_location(folder / ".nbtrack"),
+                          experiment="jobs")
+    nbtrack.flush()
+    return DemoStore(folder, {"execution": result.run_id})

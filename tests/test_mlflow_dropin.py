@@ -1,0 +1,74 @@
+"""An MLflow user switches by changing two imports (issue: MLflow drop-in).
+
+``tests/seed_workflow.py`` is a sentiment workflow written for MLflow: autolog,
+compare with ``search_runs``, register every model, promote the best by stage and
+alias, load it back both ways, download an artifact. It runs here twice, in the
+same test: unmodified with real MLflow (its own venv, ``benchmarks/.venv-peers``),
+and with only ``import mlflow`` and ``from mlflow.tracking import MlflowClient``
+changed to nbtrack's. What each printed must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = REPO / "tests" / "seed_workflow.py"
+IMPORTS = {"import mlflow\n": "import nbtrack as mlflow\n",
+           "from mlflow.tracking import MlflowClient\n": "from nbtrack.tracking import MlflowClient\n"}
+
+
+@pytest.fixture(scope="module")
+def mlflow_python() -> Path:
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks.run import ensure_peer_venv
+    finally:
+        sys.path.remove(str(REPO))
+    return ensure_peer_venv()
+
+
+def run_workflow(python: str, script: Path, uri: str, cwd: Path, extra_env: dict[str, str]) -> dict:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "MLFLOW_DISABLE_TELEMETRY": "true",
+           "DO_NOT_TRACK": "true", **extra_env}
+    done = subprocess.run([python, str(script), uri], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_mlflow_workflow_runs_unmodified_but_for_its_imports(mlflow_python: Path, tmp_path: Path) -> None:
+    (tmp_path / "mlflow").mkdir()
+    (tmp_path / "nbtrack").mkdir()
+    source = SCRIPT.read_text()
+    for mlflow_line, nbtrack_line in IMPORTS.items():
+        assert source.count(mlflow_line) == 1, mlflow_line
+        source = source.replace(mlflow_line, nbtrack_line)
+    # The switched copy sits as the original does, beside a tests/ and nbtrack/ (for its data).
+    switched = tmp_path / "copy" / "tests" / "seed_workflow.py"
+    switched.parent.mkdir(parents=True)
+    switched.write_text(source)
+    (tmp_path / "copy" / "nbtrack").symlink_to(REPO / "nbtrack")
+
+    theirs = run_workflow(str(mlflow_python), SCRIPT, f"sqlite:///{tmp_path}/mlflow/mlflow.db",
+                          tmp_path / "mlflow", {})
+    ours = run_workflow(sys.executable, switched, str(tmp_path / "nbtrack" / "store"), tmp_path / "nbtrack",
+                        {"PYTHONPATH": str(REPO)})
+
+    # Same data, same pipelines: the same comparison, registry and predictions.
+    for key in ("run_names", "best", "accuracy", "versions", "champion", "production", "by_alias",
+                "by_stage", "downloaded", "source_type"):
+        assert ours[key] == theirs[key], (key, ours[key], theirs[key])
+    assert ours["active_run"] is theirs["active_run"] is False
+    # Every column MLflow's search_runs gave (autolog's params and training metrics, the
+    # estimator tags, MLflow's system tags) is there; nbtrack may add its own.
+    missing = sorted(set(theirs["columns"]) - set(ours["columns"]))
+    assert not missing, missing

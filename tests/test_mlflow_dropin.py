@@ -52,13 +52,15 @@ def test_the_mlflow_workflow_runs_unmodified_but_for_its_imports(mlflow_python: 
     for mlflow_line, nbtrack_line in IMPORTS.items():
         assert source.count(mlflow_line) == 1, mlflow_line
         source = source.replace(mlflow_line, nbtrack_line)
-    # The switched copy sits as the original does, beside a tests/ and nbtrack/ (for its data).
-    switched = tmp_path / "copy" / "tests" / "seed_workflow.py"
-    switched.parent.mkdir(parents=True)
-    switched.write_text(source)
-    (tmp_path / "copy" / "nbtrack").symlink_to(REPO / "nbtrack")
+    # Both copies sit as the original does, beside a tests/ and nbtrack/ (for its data), and
+    # outside any git repository: run from the checkout, MLflow alone would add git tags.
+    original, switched = (tmp_path / copy / "tests" / "seed_workflow.py" for copy in ("original", "copy"))
+    for script, text in ((original, SCRIPT.read_text()), (switched, source)):
+        script.parent.mkdir(parents=True)
+        script.write_text(text)
+        (script.parent.parent / "nbtrack").symlink_to(REPO / "nbtrack")
 
-    theirs = run_workflow(str(mlflow_python), SCRIPT, f"sqlite:///{tmp_path}/mlflow/mlflow.db",
+    theirs = run_workflow(str(mlflow_python), original, f"sqlite:///{tmp_path}/mlflow/mlflow.db",
                           tmp_path / "mlflow", {})
     ours = run_workflow(sys.executable, switched, str(tmp_path / "nbtrack" / "store"), tmp_path / "nbtrack",
                         {"PYTHONPATH": str(REPO)})

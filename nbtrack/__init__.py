@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "run_notebook": "nbtrack.jobs.execute",
     "sweep": "nbtrack.jobs.sweep",
     "reproduce": "nbtrack.jobs.reproduce",
+    "push": "nbtrack.interop.push",
+    "pull": "nbtrack.interop.pull",
 }
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
@@ -139,3 +141,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                                   set_tag, set_tags, start_run)
     from .tracking.inputs import log_input
     from .tracking.search import get_experiment_by_name, get_run, search_experiments, search_runs
+    from .interop.pull import pull
+    from .interop.push import push

@@ -250,3 +250,4 @@ class ForgetBlobs(WriteCommand):
 from . import writer  # noqa: E402,F401  (import for its @handles side effect)
 from . import registry  # noqa: E402,F401  (the model registry's commands and handlers)
 from . import transfer  # noqa: E402,F401  (ImportRun: moving runs between stores)
+from . import sync  # noqa: E402,F401  (push/pull mappings with an MLflow store: nbtrack/interop)

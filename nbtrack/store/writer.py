@@ -393,7 +393,8 @@ def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
         "AND m.run = c.run WHERE c.run = ?)",
         pks,
     )
-    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts"):
+    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts",
+                  "remote_runs", "remote_artifacts"):
         conn.executemany(f"DELETE FROM {table} WHERE run = ?", pks)
     conn.executemany("DELETE FROM runs WHERE id = ?", pks)
 

@@ -26,6 +26,7 @@ MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_EXPERIMENT_NAME = 500
+MAX_DIGEST = 36  # a dataset's digest
 # Room left for JSON framing and escaping in a request.
 _BUDGET = 800_000
 

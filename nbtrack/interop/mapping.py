@@ -22,6 +22,7 @@ from .limits import MAX_TAG_VALUE
 SYNTHESIZED = "nbtrack.synthesized"
 RUN_ID_TAG = "nbtrack.run_id"  # the nbtrack run id of a pushed run
 MLFLOW_RUN_ID_TAG = "nbtrack.mlflow_run_id"  # the MLflow run id of a pulled run
+DIGEST_TAG = "nbtrack.digest"  # a dataset digest longer than MLflow keeps
 STATUS_TAG = "nbtrack.status"  # a status MLflow lacks (CRASHED travels as FAILED)
 # Run attributes MLflow has no place for: they travel as nbtrack.<name> tags.
 ATTRIBUTES = ("notebook_path", "cell_id", "execution_count", "previous_run_id", "source", "host",

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ..entities import DatasetInput
+from ..errors import InvalidInput
 from ..store import sync
 from ..store.commands import ArtifactEntry, WriteCommand
 from ..store.handle import StoreHandle
 from ..store.registry import CreateModelVersion, CreateRegisteredModel
 from ..store.transfer import MetricPointRecord, RunRecord
-from .mapping import MLFLOW_RUN_ID_TAG, RUN_ID_TAG, STATUS_TAG, attributes_from, split_synthesized
+from .mapping import DIGEST_TAG, MLFLOW_RUN_ID_TAG, RUN_ID_TAG, STATUS_TAG, attributes_from, split_synthesized
 from .progress import Progress
 from .remote import mlflow_client, remote_key, tracking_uri, translate
 
@@ -129,10 +130,14 @@ class _Puller:
             end_time=info.end_time, user_id=info.user_id or None,
             parent_run_id=ids.get(parent) if parent else None,
             params=dict(r.data.params), tags=own, metrics=tuple(points),
-            inputs=tuple(_inputs(r)), artifacts=tuple(self._artifacts(info.run_id, tmp)),
+            inputs=tuple(_inputs(r)), artifacts=tuple(self._artifacts(info.run_id, info.artifact_uri or '', tmp)),
             **attributes)
 
-    def _artifacts(self, run_id: str, tmp: Path) -> Iterator[ArtifactEntry]:
+    def _artifacts(self, run_id: str, artifact_uri: str, tmp: Path) -> Iterator[ArtifactEntry]:
+        if artifact_uri.startswith("mlflow-artifacts:") and not self.uri.startswith("http"):
+            raise InvalidInput(
+                f"run {run_id[:8]} keeps its artifacts on the MLflow server that wrote it "
+                f"({artifact_uri}); pull from that server's http:// URL instead of its database")
         if not self.client.list_artifacts(run_id):
             return
         target = tmp / run_id
@@ -188,7 +193,8 @@ def _model_path(source: str, run_id: str) -> str | None:
 def _inputs(r: Any) -> Iterable[DatasetInput]:
     for item in getattr(r.inputs, "dataset_inputs", None) or ():
         d = item.dataset
-        context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), None)
+        tags = {t.key: t.value for t in item.tags}
+        context = tags.get("mlflow.data.context")
         schema = profile = shape = None
         try:
             parsed = json.loads(d.schema) if d.schema else None
@@ -201,7 +207,7 @@ def _inputs(r: Any) -> Iterable[DatasetInput]:
             pass
         if isinstance(profile, dict) and "shape" in profile:
             shape = tuple(profile.pop("shape"))
-        yield DatasetInput(d.name, d.digest, d.source, d.source_type, context or None, shape,
+        yield DatasetInput(d.name, tags.get(DIGEST_TAG, d.digest), d.source, d.source_type, context or None, shape,
                            schema, profile or None)
 
 

@@ -36,9 +36,9 @@ from ..errors import InvalidInput, RunNotFound
 from ..store import queries, sync
 from ..store.handle import StoreHandle
 from ..store.transfer import RunRecord, read_runs
-from .limits import (MAX_EXPERIMENT_NAME, MAX_METRICS, MAX_PARAM_VALUE, MAX_PARAMS, MAX_TAG_VALUE,
+from .limits import (MAX_DIGEST, MAX_EXPERIMENT_NAME, MAX_METRICS, MAX_PARAM_VALUE, MAX_PARAMS, MAX_TAG_VALUE,
                      MAX_TAGS, name_problem, sized_batches)
-from .mapping import RUN_ID_TAG, mlflow_status, push_tags
+from .mapping import DIGEST_TAG, RUN_ID_TAG, mlflow_status, push_tags
 from .progress import Progress
 from .remote import RemoteError, mlflow_client, remote_key, translate
 
@@ -233,7 +233,11 @@ class _Pusher:
             schema = json.dumps({"nbtrack": dict(d.schema)}) if d.schema else None
             profile = json.dumps({**dict(d.profile or {}), **({"shape": list(d.shape)} if d.shape else {})})
             tags = [InputTag("mlflow.data.context", d.context)] if d.context else []
-            datasets.append(DatasetInput(Dataset(d.name, d.digest, d.source_type, d.source, schema,
+            digest = d.digest
+            if len(digest) > MAX_DIGEST:  # MLflow keeps 36 characters; the whole one rides along
+                tags.append(InputTag(DIGEST_TAG, digest))
+                digest = digest[:MAX_DIGEST]
+            datasets.append(DatasetInput(Dataset(d.name, digest, d.source_type, d.source, schema,
                                                  profile), tags))
         self.client.log_inputs(remote_id, datasets)
 

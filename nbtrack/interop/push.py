@@ -109,7 +109,7 @@ class _Pusher:
         todo = [pk for pk in pks if pk not in state or state[pk].marker != markers[pk]]
         if max_runs is not None:
             todo = todo[:max_runs]
-        by_pk = dict(zip(todo, read_runs(store, self._run_ids(store, todo), with_metrics=False)))
+        by_pk = dict(zip(todo, read_runs(store, sync.run_ids_of(store, todo), with_metrics=False)))
         keys = sync.metric_keys(store, todo)
         for pk, record in by_pk.items():
             check_run(record, keys.get(pk, ()))
@@ -123,12 +123,6 @@ class _Pusher:
                     bar.run_done()
         versions = self._push_registry()
         return PushReport(sent, self.created, self.points, self.artifacts, versions, len(pks) - len(todo))
-
-    @staticmethod
-    def _run_ids(store: Any, pks: Sequence[int]) -> list[str]:
-        return [queries.RunAttributes._make(row).run_id for row in (
-            store.conn.execute(f"SELECT {queries.RUN_COLUMNS} FROM runs WHERE id = ?", (pk,)).fetchone()
-            for pk in pks)]
 
     def _experiments(self, store: Any, records: Sequence[RunRecord]) -> dict[str, str]:
         """Local experiment name -> remote experiment id, created on the server if new."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,14 +127,11 @@ def _require_mlflow_database(path: Path) -> None:
     path = path.absolute()
     if not path.is_file():
         raise _not_mlflow(path, "no such file")
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        raise _not_mlflow(path, "not an SQLite database") from None
+    from ..store.sync import sqlite_tables
+
+    tables = sqlite_tables(path)
+    if tables is None:
+        raise _not_mlflow(path, "not an SQLite database")
     if not {"alembic_version", "experiments", "runs", "metrics"} <= tables:
         raise _not_mlflow(path, "no MLflow tables in it")
 

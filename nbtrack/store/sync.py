@@ -23,6 +23,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from .commands import WriteCommand, apply, handles
@@ -244,6 +245,25 @@ def version_map(store: Store, remote: str) -> dict[tuple[str, int], tuple[str, s
     return {(r[0], r[1]): (r[2], r[3]) for r in store.conn.execute(
         "SELECT name, version, remote_version, marker FROM remote_model_versions WHERE remote = ?",
         (remote,))}
+
+
+def run_ids_of(store: Store, pks: Sequence[int]) -> list[str]:
+    """The run ids of row keys ``pks``, in their order."""
+    ids = dict(store.conn.execute("SELECT id, run_id FROM runs"))
+    return [ids[pk] for pk in pks]
+
+
+def sqlite_tables(path: Path) -> set[str] | None:
+    """The table names of the SQLite file at ``path`` (another program's: it is opened
+    read-only and never changed), or None when it is not an SQLite database."""
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
 
 
 def metric_keys(store: Store, pks: Sequence[int]) -> dict[int, list[str]]:

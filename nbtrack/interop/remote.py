@@ -75,8 +75,7 @@ def tracking_uri(uri: str, *, pulling: bool = False) -> str:
     if scheme in ("http", "https"):
         return uri.rstrip("/")
     if scheme.startswith(("postgresql", "mysql", "mssql")):
-        _require_driver(scheme)
-        return uri
+        return _with_driver(uri, scheme)
     if scheme == "sqlite":
         if pulling:
             _require_mlflow_database(Path(uri[len("sqlite:///"):]).expanduser())
@@ -100,6 +99,7 @@ def remote_key(uri: str) -> str:
     if "://" not in uri:
         return Path(uri).expanduser().absolute().as_uri()
     parts = urlsplit(uri)
+    parts = parts._replace(scheme=parts.scheme.split("+", 1)[0])  # the driver is not the store
     if parts.password is not None:
         host = parts.hostname or ""
         netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
@@ -109,13 +109,19 @@ def remote_key(uri: str) -> str:
     return urlunsplit(parts).rstrip("/")
 
 
-def _require_driver(scheme: str) -> None:
-    if scheme.startswith("postgresql"):
-        try:
-            import psycopg2  # noqa: F401
-        except ImportError:
-            raise InvalidInput(f"MLflow reaches PostgreSQL through psycopg2: {INSTALL} "
-                               "(it brings psycopg2-binary)") from None
+def _with_driver(uri: str, scheme: str) -> str:
+    """``uri`` with a PostgreSQL driver that is installed: SQLAlchemy 2.1 reads a bare
+    ``postgresql://`` as psycopg 3; the extra brings psycopg2, named explicitly then."""
+    if scheme != "postgresql":
+        return uri
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is not None:
+        return uri
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + uri.split("://", 1)[1]
+    raise InvalidInput(f"MLflow reaches PostgreSQL through psycopg2: {INSTALL} "
+                       "(it brings psycopg2-binary)")
 
 
 def _not_mlflow(path: Path, why: str) -> InvalidInput:

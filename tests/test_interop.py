@@ -367,3 +367,43 @@ def test_a_failed_pull_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
     after = [r.info.run_id for r in nbtrack.search_runs(search_all_experiments=True, output_format="list")]
     assert after == before
+
+
+def test_watch_survives_the_server_going_away(server: MlflowServer, tmp_path: Path) -> None:
+    home = Path(os.environ["NBTRACK_HOME"])
+    nbtrack.set_experiment("watched")
+    with nbtrack.start_run(run_name="before"):
+        nbtrack.log_metric("m", 1.0)
+    nbtrack.flush()
+    log = tmp_path / "watch.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NBTRACK_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "nbtrack", "push", "--to", server.uri, "--watch", "--interval", "0.5"],
+        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+    def wait_for(check, what: str, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{what} did not happen; watch said: {log.read_text()}")
+
+    try:
+        wait_for(lambda: "pushed 1 run" in log.read_text(), "the first push")
+        server.stop()
+        with nbtrack.start_run(run_name="while-down"):
+            nbtrack.log_metric("m", 2.0)
+        nbtrack.flush()
+        wait_for(lambda: "cannot reach MLflow" in log.read_text(), "noticing the server is gone")
+        assert watching.poll() is None
+        server.start()
+        wait_for(lambda: "is back" in log.read_text(), "the push after the restart")
+    finally:
+        watching.send_signal(signal.SIGINT)
+        watching.wait(timeout=60)
+        if server.process is None:
+            server.start()
+    said = log.read_text()
+    assert said.count("cannot reach") == 1 and "View run" not in said
+    assert sorted(r.info.run_name for r in remote_runs(server.uri, "watched")) == ["before", "while-down"]

@@ -7,6 +7,7 @@ imported only when a command runs. Errors are nbtrack's one-line messages.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import click
@@ -68,6 +69,10 @@ def push_command(filter_string: str | None, to: str, experiment: str | None, wat
     if not watch:
         click.echo(once().line(to))
         return
+    # A server that dies mid-push would keep MLflow's client retrying with backoff for
+    # minutes; the watch loop retries by itself, so MLflow's own retries are cut short.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     click.echo(f"pushing to {to} every {interval:g} s; Ctrl-C stops")
     try:
         watch_loop(to, interval, once, lambda line: click.echo(line))

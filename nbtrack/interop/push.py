@@ -369,11 +369,11 @@ def watch(to: str, interval: float, push_once: Callable[[], PushReport],
     while rounds is None or done < rounds:
         try:
             report = push_once()
+            if report.runs or report.versions:
+                say(report.line(to))
             if down:
                 say(f"{to} is back")
                 down = False
-            if report.runs or report.versions:
-                say(report.line(to))
         except RemoteError as exc:
             if not down:
                 say(f"{exc}; retrying every {interval:g} s")

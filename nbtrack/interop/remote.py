@@ -36,8 +36,10 @@ def mlflow_client(uri: str, *, pulling: bool = False) -> Any:
         from mlflow import MlflowClient
     except ImportError:
         raise InvalidInput(f"pushing and pulling need MLflow's client: {INSTALL}") from None
-    # MLflow's own per-file download bar would interleave with nbtrack's.
+    # MLflow's own per-file download bar and its "View run ... at" line per finished run
+    # would interleave with nbtrack's one report.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if uri.startswith("file://"):
         # MLflow 3 keeps its file store in maintenance and refuses it unless asked; reading
         # one is what a user opening an old mlruns/ folder needs.

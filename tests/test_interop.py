@@ -93,10 +93,10 @@ def make_store(experiment: str, *, runs: int = 3, points: int = 40) -> list[str]
 
 def snapshot(home: Path, experiment: str) -> dict:
     """Everything a round trip must keep, per run id, from the store at ``home``."""
+    from nbtrack.paths import resolve_location
     from nbtrack.store import queries
     from nbtrack.store.database import open_for_reading
     from nbtrack.store.transfer import read_runs
-    from nbtrack.paths import resolve_location
 
     location = resolve_location(str(home))
     with open_for_reading(location) as store:
@@ -174,7 +174,7 @@ def test_round_trip_through_a_real_server(server: MlflowServer, tmp_path: Path) 
         model = mlflow.sklearn.load_model("models:/rt-clf@champion")
         print(json.dumps(model.predict(np.array({X.tolist()!r})).tolist()))
     """
-    done = subprocess.run([str(peer_python()), "-c", textwrap.dedent(script)], capture_output=True,
+    done = subprocess.run(check=False, args=[str(peer_python()), "-c", textwrap.dedent(script)], capture_output=True,
                           text=True, timeout=300, cwd=tmp_path,
                           env=peer_env(tmp_path, MLFLOW_TRACKING_URI=server.uri))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -266,8 +266,8 @@ def test_a_run_created_by_a_push_that_died_is_adopted(server: MlflowServer) -> N
 
 
 def test_refusals_are_one_line_and_change_nothing(server: MlflowServer, tmp_path: Path) -> None:
-    from nbtrack.store.database import open_for_reading
     from nbtrack.paths import current_location
+    from nbtrack.store.database import open_for_reading
 
     nbtrack.set_experiment("refused")
     with nbtrack.start_run(run_name="clash") as run:
@@ -294,7 +294,7 @@ def test_refusals_are_one_line_and_change_nothing(server: MlflowServer, tmp_path
                                     "(SELECT id FROM runs WHERE run_id = ?)", (bad.info.run_id,)).fetchone()[0]
     assert mapped == 0
 
-    done = subprocess.run([sys.executable, "-m", "nbtrack", "push", "--to", f"http://127.0.0.1:{port}"],
+    done = subprocess.run(check=False, args=[sys.executable, "-m", "nbtrack", "push", "--to", f"http://127.0.0.1:{port}"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
                           timeout=120)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -331,7 +331,7 @@ def test_pull_opens_a_tutorial_database_and_mlruns_folder(server: MlflowServer, 
     old = f.create_run(f.create_experiment("old"), start_time=1_600_000_000_000)
     f.log_metric(old.info.run_id, "acc", 0.5, timestamp=1_600_000_000_001, step=3)
     f.set_terminated(old.info.run_id, "KILLED", end_time=1_600_000_000_500)
-    out = subprocess.run([sys.executable, "-m", "nbtrack", "pull", "--from", str(mlruns)],
+    out = subprocess.run(check=False, args=[sys.executable, "-m", "nbtrack", "pull", "--from", str(mlruns)],
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
                          timeout=120)
     assert out.returncode == 0, out.stderr

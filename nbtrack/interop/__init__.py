@@ -16,4 +16,4 @@ from __future__ import annotations
 from .pull import PullReport, pull
 from .push import PushReport, push
 
-__all__ = ["push", "pull", "PushReport", "PullReport"]
+__all__ = ["PullReport", "PushReport", "pull", "push"]

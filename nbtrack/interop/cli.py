@@ -58,7 +58,8 @@ def push_command(filter_string: str | None, to: str, experiment: str | None, wat
 
     Example: nbtrack push --to http://127.0.0.1:5000 "metrics.accuracy > 0.9"
     """
-    from .push import push, watch as watch_loop
+    from .push import push
+    from .push import watch as watch_loop
 
     handle = _handle(store_uri)
 

@@ -39,7 +39,7 @@ class Progress:
         if self._bar is not None:
             self._bar.update(1)
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Progress:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,20 @@ from ..entities import DatasetInput
 from ..errors import InvalidInput
 from ..store import sync
 from ..store.commands import ArtifactEntry, WriteCommand
+from ..store.database import now_ms
 from ..store.handle import StoreHandle
 from ..store.registry import CreateModelVersion, CreateRegisteredModel
 from ..store.transfer import MetricPointRecord, RunRecord
-from .mapping import DIGEST_TAG, MLFLOW_RUN_ID_TAG, RUN_ID_TAG, STATUS_TAG, attributes_from, split_synthesized
+from .mapping import (
+    DIGEST_TAG,
+    MLFLOW_RUN_ID_TAG,
+    RUN_ID_TAG,
+    STATUS_TAG,
+    attributes_from,
+    split_synthesized,
+)
 from .progress import Progress
-from .remote import mlflow_client, remote_key, tracking_uri, translate
+from .remote import mlflow_client, quote, remote_key, tracking_uri, translate
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ class _Puller:
                 bar.run_done()
         with translate(self.uri):
             registry, versions = self._registry(ids, done_versions)
-        written = self.handle.execute(sync.PullRuns(self.remote, tuple(pulled), _now(), tuple(registry)))
+        written = self.handle.execute(sync.PullRuns(self.remote, tuple(pulled), now_ms(), tuple(registry)))
         return PullReport(written, self.points, self.artifacts, versions, len(runs) - written)
 
     def _record(self, experiment: str, r: Any, ids: dict[str, str], tmp: Path, bar: Progress) -> RunRecord:
@@ -154,7 +161,7 @@ class _Puller:
         for model in _pages(lambda token: self.client.search_registered_models(
                 max_results=1000, page_token=token)):
             versions = [v for v in _pages(lambda token, m=model: self.client.search_model_versions(
-                f"name = '{_quote(m.name)}'", max_results=1000, page_token=token))
+                f"name = '{quote(m.name)}'", max_results=1000, page_token=token))
                 if (model.name, str(v.version)) not in done and v.run_id in ids]
             if not versions:
                 continue
@@ -162,7 +169,7 @@ class _Puller:
             for alias, version in (model.aliases or {}).items():
                 aliases.setdefault(str(version), []).append(alias)
             commands.append(CreateRegisteredModel(
-                model.name, int(model.creation_timestamp or _now()), model.description or None,
+                model.name, int(model.creation_timestamp or now_ms()), model.description or None,
                 dict(model.tags or {}), exist_ok=True))
             for v in sorted(versions, key=lambda v: int(v.version)):
                 path = _model_path(v.source or "", v.run_id)
@@ -170,7 +177,7 @@ class _Puller:
                     continue  # a version whose files are not a run's artifacts (e.g. models:/m-...)
                 local_run = ids[v.run_id]
                 create = CreateModelVersion(
-                    model.name, f"runs:/{local_run}/{path}", int(v.creation_timestamp or _now()),
+                    model.name, f"runs:/{local_run}/{path}", int(v.creation_timestamp or now_ms()),
                     run_id=local_run, user_id=v.user_id or None, tags=dict(v.tags or {}),
                     description=v.description or None)
                 commands.append(sync.PullModelVersion(
@@ -219,11 +226,3 @@ def _pages(fetch: Any) -> Iterator[Any]:
         token = getattr(page, "token", None)
         if not token:
             return
-
-
-def _quote(name: str) -> str:
-    return name.replace("'", "\\'")
-
-
-def _now() -> int:
-    return int(time.time() * 1000)

@@ -34,13 +34,23 @@ from typing import Any
 
 from ..errors import InvalidInput, RunNotFound
 from ..store import queries, sync
+from ..store.database import now_ms
 from ..store.handle import StoreHandle
 from ..store.transfer import RunRecord, read_runs
-from .limits import (MAX_DIGEST, MAX_EXPERIMENT_NAME, MAX_METRICS, MAX_PARAM_VALUE, MAX_PARAMS, MAX_TAG_VALUE,
-                     MAX_TAGS, name_problem, sized_batches)
+from .limits import (
+    MAX_DIGEST,
+    MAX_EXPERIMENT_NAME,
+    MAX_METRICS,
+    MAX_PARAM_VALUE,
+    MAX_PARAMS,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    name_problem,
+    sized_batches,
+)
 from .mapping import DIGEST_TAG, RUN_ID_TAG, mlflow_status, push_tags
 from .progress import Progress
-from .remote import RemoteError, mlflow_client, remote_key, translate
+from .remote import RemoteError, mlflow_client, quote, remote_key, translate
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED", "CRASHED")
 
@@ -157,7 +167,7 @@ class _Pusher:
                                              run_name=record.run_name)
                 remote_id = run.info.run_id
                 self.created += 1
-            self.handle.execute(sync.MapRun(self.remote, pk, remote_id, "push", _now()))
+            self.handle.execute(sync.MapRun(self.remote, pk, remote_id, "push", now_ms()))
             self._log_params_and_tags(remote_id, record, tags)
             self._log_metrics(pk, remote_id, state.metric_rowid if state else 0, bar)
             self._log_inputs(remote_id, record)
@@ -165,7 +175,7 @@ class _Pusher:
             if record.status in _TERMINAL:
                 self.client.set_terminated(remote_id, mlflow_status(record.status),
                                            end_time=record.end_time)
-        self.handle.execute(sync.AdvanceRun(self.remote, pk, _now(), marker=marker))
+        self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), marker=marker))
 
     def _adopt(self, record: RunRecord, experiments: dict[str, str]) -> str | None:
         """The remote run a push that died before recording it created, found by its tag."""
@@ -202,7 +212,7 @@ class _Pusher:
             self.client.log_batch(remote_id, metrics=batch, synchronous=True)
             # The mark moves only once the server has the batch: an interrupted push resends
             # at most this one batch, and MLflow's SQL store keeps one copy of a repeated point.
-            self.handle.execute(sync.AdvanceRun(self.remote, pk, _now(), metric_rowid=last))
+            self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), metric_rowid=last))
             self.points += len(batch)
             bar.points(len(batch))
 
@@ -266,7 +276,7 @@ class _Pusher:
         mapped = sync.version_map(store, self.remote)
         created = 0
         for model in rq.search_registered_models(store, None, max_results=1_000_000):
-            versions = [v for v in rq.search_model_versions(store, f"name = '{_quote(model.name)}'")
+            versions = [v for v in rq.search_model_versions(store, f"name = '{quote(model.name)}'")
                         if v.run_id and _pk(store, v.run_id) in state]
             if not versions:
                 continue
@@ -351,14 +361,6 @@ def _pk(store: Any, run_id: str) -> int | None:
         return queries.run_pk(store, run_id)
     except RunNotFound:
         return None
-
-
-def _quote(name: str) -> str:
-    return name.replace("'", "\\'")
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def watch(to: str, interval: float, push_once: Callable[[], PushReport],

@@ -159,7 +159,7 @@ def translate(uri: str, run: str | None = None) -> Iterator[None]:
         yield
     except NbtrackError:
         raise
-    except Exception as exc:  # MlflowException, requests' errors, SQLAlchemy's
+    except Exception as exc:  # noqa: BLE001  (MlflowException, requests', SQLAlchemy's: any of them)
         raise RemoteError(where + explain(exc, uri)) from None
 
 
@@ -184,3 +184,8 @@ def explain(exc: BaseException, uri: str) -> str:
 
 def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quote(name: str) -> str:
+    """``name`` inside a single-quoted MLflow filter value."""
+    return name.replace("'", "\\'")

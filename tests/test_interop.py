@@ -144,9 +144,11 @@ def test_round_trip_through_a_real_server(server: MlflowServer, tmp_path: Path) 
     assert child.data.tags["mlflow.parentRunId"] == by_local[ids[0]].info.run_id
     assert next(r for r in on_server if r.info.run_name == "broken").info.status == "FAILED"
 
-    # a second push creates nothing
+    # a second push creates nothing, and asks the server nothing but its /health
+    server_log = server.log.stat().st_size
     again = nbtrack.push(to=server.uri, progress=False)
     assert (again.runs, again.created, again.points, again.versions) == (0, 0, 0, 0)
+    assert b"/api/2.0" not in server.log.read_bytes()[server_log:]
     assert len(remote_runs(server.uri, "rt")) == 5
 
     # pull into an empty store: everything compares equal

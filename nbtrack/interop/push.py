@@ -104,6 +104,7 @@ class _Pusher:
         self.client = mlflow_client(uri)
         self.progress = progress
         self.created = self.points = self.artifacts = 0
+        self.fresh: set[str] = set()
 
     # --- the pass -----------------------------------------------------------------------------
 
@@ -148,7 +149,11 @@ class _Pusher:
                 if remote is not None and remote.lifecycle_stage == "deleted":
                     raise RemoteError(f"experiment {name!r} is deleted on {self.uri}; restore it there "
                                       "(mlflow experiments restore) or rename it here")
-                remote_id = remote.experiment_id if remote else self.client.create_experiment(name)
+                if remote is None:
+                    remote_id = self.client.create_experiment(name)
+                    self.fresh.add(remote_id)  # no run of ours can be there: skip the adoption search
+                else:
+                    remote_id = remote.experiment_id
             self.handle.execute(sync.MapExperiment(self.remote, local[name], remote_id))
             found[name] = remote_id
         return found
@@ -161,14 +166,19 @@ class _Pusher:
             remote_id = state.remote_run_id if state else self._adopt(record, experiments)
             parent = self._parent_remote_id(record)
             tags = {**record.tags, **push_tags(record, parent)}
+            tags_sent = False
             if remote_id is None:
+                # Tags go with the run (so its nbtrack.run_id is there from the start), in
+                # one request when MLflow's batch limit allows.
+                tags_sent = len(tags) <= MAX_TAGS
+                first = tags if tags_sent else {RUN_ID_TAG: record.run_id}
                 run = self.client.create_run(experiments[record.experiment_name],
-                                             start_time=record.start_time, tags=tags,
+                                             start_time=record.start_time, tags=first,
                                              run_name=record.run_name)
                 remote_id = run.info.run_id
                 self.created += 1
             self.handle.execute(sync.MapRun(self.remote, pk, remote_id, "push", now_ms()))
-            self._log_params_and_tags(remote_id, record, tags)
+            self._log_params_and_tags(remote_id, record, {} if tags_sent else tags)
             self._log_metrics(pk, remote_id, state.metric_rowid if state else 0, bar)
             self._log_inputs(remote_id, record)
             self._log_artifacts(pk, remote_id, record)
@@ -179,6 +189,8 @@ class _Pusher:
 
     def _adopt(self, record: RunRecord, experiments: dict[str, str]) -> str | None:
         """The remote run a push that died before recording it created, found by its tag."""
+        if experiments[record.experiment_name] in self.fresh:
+            return None
         found = self.client.search_runs(
             [experiments[record.experiment_name]], f"tags.`{RUN_ID_TAG}` = '{record.run_id}'",
             max_results=1)
@@ -288,6 +300,9 @@ class _Pusher:
                     mapped: dict[tuple[str, int], tuple[str, str | None]]) -> int:
         from mlflow.exceptions import MlflowException
 
+        markers = {v.version: _version_marker(v) for v in versions}
+        if all(mapped.get((v.name, v.version), (None, None))[1] == markers[v.version] for v in versions):
+            return 0  # nothing moved since the last push: ask the server nothing
         try:
             self.client.create_registered_model(model.name, tags=model.tags, description=model.description)
         except MlflowException as exc:
@@ -296,7 +311,7 @@ class _Pusher:
         created = 0
         numbers: dict[int, str] = {}
         for v in sorted(versions, key=lambda v: v.version):
-            marker = repr((v.current_stage, sorted(v.aliases), sorted(v.tags.items()), v.description))
+            marker = markers[v.version]
             held = mapped.get((v.name, v.version))
             if held is not None and held[1] == marker:
                 numbers[v.version] = held[0]
@@ -354,6 +369,12 @@ def check_run(record: RunRecord, metric_keys: Sequence[str] = ()) -> None:
         if len(value) > MAX_TAG_VALUE:
             raise InvalidInput(f"{label}: tag {key!r} holds {len(value):,} characters, over MLflow's "
                                f"{MAX_TAG_VALUE:,}; shorten it or log it as an artifact")
+
+
+def _version_marker(version: Any) -> str:
+    """What a pushed version may change later: stage, aliases, tags, description."""
+    return repr((version.current_stage, sorted(version.aliases), sorted(version.tags.items()),
+                 version.description))
 
 
 def _pk(store: Any, run_id: str) -> int | None:

@@ -1,5 +1,5 @@
-"""``nbtrack push`` / ``pull`` through a team's server: MLflow on PostgreSQL, and MLflow's
-basic-auth app with good and wrong credentials (no mock).
+"""``nbtrack push`` / ``pull`` through a team's server: MLflow on PostgreSQL behind MLflow's
+basic-auth app, with good and wrong credentials (no mock).
 
 PostgreSQL is Debian's package (scripts/test.sh installs it), started here as a team would:
 ``initdb`` into a temp dir and ``pg_ctl start`` on a free port, as the ``postgres`` user when
@@ -59,21 +59,21 @@ def postgres() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    running = MlflowServer(tmp_path_factory.mktemp("mlflow-pg"), postgres).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    workdir = tmp_path_factory.mktemp("mlflow-auth")
+def team_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """MLflow on PostgreSQL behind its basic-auth app: one server, as a team runs it."""
+    workdir = tmp_path_factory.mktemp("mlflow-team")
     # MLflow 3.17 ships no admin password and refuses the old default (password1234).
-    running = MlflowServer(workdir, f"sqlite:///{workdir}/mlflow.db", app_name="basic-auth",
+    running = MlflowServer(workdir, postgres, app_name="basic-auth",
                            env={"MLFLOW_AUTH_ADMIN_PASSWORD": "team-s3cret-9",
                                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "nbtrack-tests"}).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "team-s3cret-9")
 
 
 def some_runs(experiment: str) -> list[str]:
@@ -89,19 +89,19 @@ def some_runs(experiment: str) -> list[str]:
     return ids
 
 
-def test_push_and_pull_through_mlflow_on_postgres(pg_server: MlflowServer, postgres: str,
-                                                 tmp_path: Path) -> None:
+def test_push_and_pull_through_mlflow_on_postgres(team_server: MlflowServer, postgres: str,
+                                                 tmp_path: Path, admin: None) -> None:
     ids = some_runs("team")
-    assert nbtrack.push(to=pg_server.uri, progress=False).created == 3
-    assert nbtrack.push(to=pg_server.uri, progress=False).runs == 0
-    c = mlflow.MlflowClient(pg_server.uri)
+    assert nbtrack.push(to=team_server.uri, progress=False).created == 3
+    assert nbtrack.push(to=team_server.uri, progress=False).runs == 0
+    c = mlflow.MlflowClient(team_server.uri)
     exp = c.get_experiment_by_name("team")
     assert len(c.search_runs([exp.experiment_id])) == 3
     originals = {i: nbtrack.get_run(i) for i in ids}
 
     state.reset()
     nbtrack.set_tracking_uri(str(tmp_path / "teammate"))
-    assert nbtrack.pull(pg_server.uri, progress=False).runs == 3
+    assert nbtrack.pull(team_server.uri, experiment="team", progress=False).runs == 3
     for run_id, original in originals.items():
         pulled = nbtrack.get_run(run_id)
         assert pulled.data.params == original.data.params
@@ -117,19 +117,19 @@ def test_push_and_pull_through_mlflow_on_postgres(pg_server: MlflowServer, postg
         nbtrack.pull(postgres, experiment="team", progress=False)
 
 
-def test_basic_auth_good_and_wrong_credentials(auth_server: MlflowServer,
+def test_basic_auth_good_and_wrong_credentials(team_server: MlflowServer,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     some_runs("secured")
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
     with pytest.raises(RemoteError) as caught:
-        nbtrack.push(to=auth_server.uri, progress=False)
+        nbtrack.push(to=team_server.uri, progress=False)
     assert "\n" not in str(caught.value) and "MLFLOW_TRACKING_PASSWORD" in str(caught.value)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "team-s3cret-9")
-    assert nbtrack.push(to=auth_server.uri, progress=False).created == 3
+    assert nbtrack.push(to=team_server.uri, experiment="secured", progress=False).created == 3
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_PASSWORD": "nope"}
-    done = subprocess.run([sys.executable, "-m", "nbtrack", "pull", "--from", auth_server.uri],
+    done = subprocess.run([sys.executable, "-m", "nbtrack", "pull", "--from", team_server.uri],
                           check=False, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "refused the credentials" in done.stderr

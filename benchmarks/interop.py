@@ -9,8 +9,8 @@ Starts a real ``mlflow server`` (SQLite backend, proxied artifacts) from the pee
 1. nbtrack: log RUNS x POINTS metric points locally (not timed), ``nbtrack.push`` them (timed).
 2. MLflow: the same points sent with ``MlflowClient.log_batch`` in 1,000-metric batches (its
    limit, the most efficient its client allows), one run per nbtrack run (timed, Metric
-   objects built inside the timer as a user's loop would); half of these runs are sent
-   before the push and half after, so drifting load hits both sides alike.
+   objects built inside the timer as a user's loop would), interleaved run by run with
+   the push (``push(max_runs=1)`` per run), so drifting load hits both sides alike.
 3. MLflow per point: ``log_metric`` in a loop, timed over a sample (default 2,000 points) and
    extrapolated to the whole workload (said so in the output).
 4. ``nbtrack.pull`` of the pushed runs into an empty store (timed).
@@ -95,28 +95,26 @@ def measure(uri: str, tmp: Path, args: argparse.Namespace) -> dict[str, float]:
             for step, value in enumerate(values):
                 nbtrack.log_metric("loss", value, step=step, timestamp=base + step)
     nbtrack.flush()
-    # 2. MLflow's log_batch, 1,000 metrics a request: half its runs before the push and half
-    # after, so load that drifts on a shared machine hits both sides alike
+    # 2. MLflow's log_batch, 1,000 metrics a request, interleaved run by run with the push
+    # (push(max_runs=1) sends the next run), so load that drifts on a shared machine hits
+    # both sides alike
     client = MlflowClient(uri)
     experiment = client.create_experiment("bench-mlflow-batch")
-
-    def mlflow_batches(runs: range) -> float:
+    found["batch_s"] = found["push_s"] = 0.0
+    pushed = 0
+    for r in range(args.runs):
         start = time.perf_counter()
-        for r in runs:
-            run = client.create_run(experiment, run_name=f"r{r}")
-            for first in range(0, args.points, 1000):
-                client.log_batch(run.info.run_id, metrics=[
-                    Metric("loss", values[step], base + step, step)
-                    for step in range(first, min(first + 1000, args.points))], synchronous=True)
-            client.set_terminated(run.info.run_id)
-        return time.perf_counter() - start
-
-    found["batch_s"] = mlflow_batches(range(args.runs // 2))
-    start = time.perf_counter()
-    report = nbtrack.push(to=uri, progress=False)
-    found["push_s"] = time.perf_counter() - start
-    assert report.points == args.runs * args.points, report
-    found["batch_s"] += mlflow_batches(range(args.runs // 2, args.runs))
+        run = client.create_run(experiment, run_name=f"r{r}")
+        for first in range(0, args.points, 1000):
+            client.log_batch(run.info.run_id, metrics=[
+                Metric("loss", values[step], base + step, step)
+                for step in range(first, min(first + 1000, args.points))], synchronous=True)
+        client.set_terminated(run.info.run_id)
+        found["batch_s"] += time.perf_counter() - start
+        start = time.perf_counter()
+        pushed += nbtrack.push(to=uri, progress=False, max_runs=1).points
+        found["push_s"] += time.perf_counter() - start
+    assert pushed == args.runs * args.points, pushed
 
     # 3. a log_metric per point, timed on a sample
     loop_experiment = client.create_experiment("bench-mlflow-loop")

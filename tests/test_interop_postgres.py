@@ -62,9 +62,16 @@ def postgres() -> Iterator[str]:
 def team_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """MLflow on PostgreSQL behind its basic-auth app: one server, as a team runs it."""
     workdir = tmp_path_factory.mktemp("mlflow-team")
-    # MLflow 3.17 ships no admin password and refuses the old default (password1234).
+    # MLflow 3.17 ships no admin password and refuses the old default (password1234). Its
+    # credential cache is off by default, which costs a PBKDF2 hash per request.
+    config = workdir / "basic_auth.ini"
+    config.write_text("[mlflow]\ndefault_permission = READ\n"
+                      f"database_uri = sqlite:///{workdir}/basic_auth.db\nadmin_username = admin\n"
+                      "admin_password = team-s3cret-9\n"
+                      "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                      "auth_cache_ttl_seconds = 300\n")
     running = MlflowServer(workdir, postgres, app_name="basic-auth",
-                           env={"MLFLOW_AUTH_ADMIN_PASSWORD": "team-s3cret-9",
+                           env={"MLFLOW_AUTH_CONFIG_PATH": str(config),
                                 "MLFLOW_FLASK_SERVER_SECRET_KEY": "nbtrack-tests"}).start()
     yield running
     running.stop()

@@ -153,6 +153,8 @@ def test_round_trip_through_a_real_server(server: MlflowServer, tmp_path: Path) 
 
     # pull into an empty store: everything compares equal
     before = snapshot(home, "rt")
+    model_id = nbtrack.Client().get_model_version("rt-clf", 1).model_id
+    assert model_id and model_id.startswith("m-")
     other = tmp_path / "other-store"
     use_store(other)
     report = nbtrack.pull(server.uri, experiment="rt", progress=False)
@@ -164,6 +166,9 @@ def test_round_trip_through_a_real_server(server: MlflowServer, tmp_path: Path) 
     assert nbtrack.Client().get_model_version("rt-clf", 1).current_stage == "Production"
     X = np.random.RandomState(1).rand(6, 3)
     pulled = nbtrack.sklearn.load_model("models:/rt-clf@champion").predict(X)
+    # the logged model keeps its MLflow 3 id: models:/m-<id> resolves in the pulled store too
+    by_id = nbtrack.sklearn.load_model(f"models:/{model_id}").predict(X)
+    assert by_id.tolist() == pulled.tolist()
     # pulling twice writes nothing
     assert nbtrack.pull(server.uri, experiment="rt", progress=False).runs == 0
     use_store(home)

@@ -87,6 +87,7 @@ class _Puller:
         self.handle = handle
         self.progress = progress
         self.points = self.artifacts = 0
+        self.roots: dict[str, Path] = {}  # remote run id -> where its artifacts were downloaded
 
     def run(self, experiment: str | None) -> PullReport:
         self.handle.flush()
@@ -109,8 +110,9 @@ class _Puller:
                 prefix="nbtrack-pull-") as tmp:
             for name, r in new:
                 with translate(self.uri, f"{r.info.run_id[:8]} ({r.info.run_name!r})"):
-                    pulled.append(sync.PulledRun(self._record(name, r, ids, Path(tmp), bar),
-                                                 r.info.run_id))
+                    record = self._record(name, r, ids, Path(tmp), bar)
+                    pulled.append(sync.PulledRun(record, r.info.run_id,
+                                                 tuple(_logged_models(self.roots.get(r.info.run_id)))))
                 bar.run_done()
         with translate(self.uri):
             registry, versions = self._registry(ids, done_versions)
@@ -149,7 +151,7 @@ class _Puller:
             return
         target = tmp / run_id
         target.mkdir()
-        root = Path(self.client.download_artifacts(run_id, "", str(target)))
+        root = self.roots[run_id] = Path(self.client.download_artifacts(run_id, "", str(target)))
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
             digest, size = self.handle.put_file(file)
             self.artifacts += 1
@@ -185,6 +187,23 @@ class _Puller:
                     tuple(sorted(aliases.get(str(v.version), ())))))
                 count += 1
         return commands, count
+
+
+def _logged_models(folder: Path | None) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """``(artifact folder, model id, flavors)`` of each MLflow 3 model among downloaded artifacts."""
+    if folder is None or not folder.is_dir():
+        return
+    import yaml
+
+    for mlmodel in sorted(folder.rglob("MLmodel")):
+        try:
+            data = yaml.safe_load(mlmodel.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            continue  # not a readable MLmodel: the files still come, as plain artifacts
+        model_id = data.get("model_id") if isinstance(data, dict) else None
+        if isinstance(model_id, str) and model_id.startswith("m-") and mlmodel.parent != folder:
+            yield (mlmodel.parent.relative_to(folder).as_posix(), model_id,
+                   tuple(sorted(data.get("flavors") or {})))
 
 
 def _model_path(source: str, run_id: str) -> str | None:

@@ -28,7 +28,12 @@ from typing import NamedTuple
 
 from .commands import WriteCommand, apply, handles
 from .database import Store
-from .registry import CreateModelVersion, SetRegisteredModelAlias, TransitionModelVersionStage
+from .registry import (
+    CreateModelVersion,
+    RecordLoggedModel,
+    SetRegisteredModelAlias,
+    TransitionModelVersionStage,
+)
 from .transfer import ImportRun, RunRecord
 
 # --- commands ------------------------------------------------------------------------------
@@ -102,6 +107,8 @@ class PulledRun:
 
     record: RunRecord
     remote_run_id: str
+    # (artifact folder, model id, flavors) of each model folder among its artifacts
+    models: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,10 @@ def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> int:
     for pulled in c.runs:
         done = apply(conn, ImportRun(pulled.record))
         written += done.written
+        if done.written:
+            for name, model_id, flavors in pulled.models:
+                # models:/m-<id> resolves here as it did where the model was logged
+                apply(conn, RecordLoggedModel(done.pk, model_id, name, c.time, flavors))
         apply(conn, MapRun(c.remote, done.pk, pulled.remote_run_id, "pull", c.time))
     for command in c.registry:
         apply(conn, command)

@@ -319,7 +319,18 @@ def test_pull_opens_a_tutorial_database_and_mlruns_folder(server: MlflowServer, 
     c.set_terminated(run.info.run_id, "FINISHED", end_time=1_700_000_100_000)
     (tmp_path / "plot.txt").write_text("a plot")
     c.log_artifact(run.info.run_id, str(tmp_path / "plot.txt"), "figures")
+    live = c.create_run(exp, start_time=1_700_000_000_000, run_name="still-running")
+    c.log_metric(live.info.run_id, "loss", 1.0, timestamp=1_700_000_000_000, step=0)
     nbtrack.pull(f"sqlite:///{db}", experiment="tutorial", progress=False)
+    assert nbtrack.get_run(live.info.run_id).info.status == "RUNNING"
+    # it goes on and ends there; the next pull brings it again, whole
+    c.log_metric(live.info.run_id, "loss", 0.5, timestamp=1_700_000_000_001, step=1)
+    c.set_terminated(live.info.run_id, "FINISHED", end_time=1_700_000_000_900)
+    nbtrack.pull(f"sqlite:///{db}", experiment="tutorial", progress=False)
+    ended = nbtrack.get_run(live.info.run_id)
+    assert (ended.info.status, ended.info.end_time) == ("FINISHED", 1_700_000_000_900)
+    assert [m.value for m in nbtrack.Client().get_metric_history(live.info.run_id, "loss")] == [1.0, 0.5]
+    assert len(nbtrack.search_runs(experiment_names=["tutorial"], output_format="list")) == 2
     pulled = nbtrack.get_run(run.info.run_id)
     assert (pulled.info.start_time, pulled.info.end_time, pulled.info.status) == (
         1_700_000_000_000, 1_700_000_100_000, "FINISHED")

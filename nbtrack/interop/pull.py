@@ -8,7 +8,8 @@ is missing) leaves the store as it was; blobs already copied are unreferenced an
 A pulled run keeps its times, status, params, tags, metric histories, inputs and
 artifacts. Its id is the nbtrack id it was pushed with (``nbtrack.run_id`` tag), else
 MLflow's; the MLflow id is in ``remote_runs`` and the ``nbtrack.mlflow_run_id`` tag. A
-run pulled (or pushed) before is not pulled again.
+run pulled (or pushed) before is not pulled again, except one that was still running when
+it was pulled: it comes again whole, so it ends as it ended there.
 
 Example:
     >>> import nbtrack
@@ -93,6 +94,7 @@ class _Puller:
         self.handle.flush()
         store = self.handle.read() if self.handle.exists else None
         known = sync.remote_run_ids(store, self.remote) if store else {}
+        running = sync.pulled_running(store, self.remote) if store else {}
         done_versions = sync.remote_versions(store, self.remote) if store else set()
         with translate(self.uri):
             experiments = [e for e in _pages(lambda token: self.client.search_experiments(
@@ -101,7 +103,7 @@ class _Puller:
                 lambda token, e=e: self.client.search_runs([e.experiment_id], max_results=1000,
                                                            page_token=token))]
         runs.sort(key=lambda pair: (pair[1].info.start_time or 0, pair[1].info.run_id))
-        new = [(name, r) for name, r in runs if r.info.run_id not in known]
+        new = [(name, r) for name, r in runs if r.info.run_id not in known or r.info.run_id in running]
         ids = dict(known)  # remote id -> local id, this pull's runs included
         for _, r in new:
             ids[r.info.run_id] = r.data.tags.get(RUN_ID_TAG) or r.info.run_id
@@ -112,7 +114,8 @@ class _Puller:
                 with translate(self.uri, f"{r.info.run_id[:8]} ({r.info.run_name!r})"):
                     record = self._record(name, r, ids, Path(tmp), bar)
                     pulled.append(sync.PulledRun(record, r.info.run_id,
-                                                 tuple(_logged_models(self.roots.get(r.info.run_id)))))
+                                                 tuple(_logged_models(self.roots.get(r.info.run_id))),
+                                                 running.get(r.info.run_id)))
                 bar.run_done()
         with translate(self.uri):
             registry, versions = self._registry(ids, done_versions)

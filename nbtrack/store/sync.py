@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .commands import WriteCommand, apply, handles
+from .commands import PurgeRuns, WriteCommand, apply, handles
 from .database import Store
 from .registry import (
     CreateModelVersion,
@@ -109,6 +109,7 @@ class PulledRun:
     remote_run_id: str
     # (artifact folder, model id, flavors) of each model folder among its artifacts
     models: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    replaces: int | None = None  # row key of an earlier pull of this run, still RUNNING then
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,9 @@ def _map_model_version(conn: sqlite3.Connection, c: MapModelVersion) -> None:
 def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> int:
     written = 0
     for pulled in c.runs:
+        if pulled.replaces is not None:
+            # A run that was still running when it was pulled comes again whole.
+            apply(conn, PurgeRuns((pulled.replaces,)))
         done = apply(conn, ImportRun(pulled.record))
         written += done.written
         if done.written:
@@ -226,6 +230,13 @@ def push_state(store: Store, remote: str) -> dict[int, PushState]:
     """Per local run row key: its remote id, metric high-water mark and last complete marker."""
     return {row[0]: PushState(*row[1:]) for row in store.conn.execute(
         "SELECT run, remote_run_id, metric_rowid, marker FROM remote_runs WHERE remote = ?", (remote,))}
+
+
+def pulled_running(store: Store, remote: str) -> dict[str, int]:
+    """remote run id -> row key of runs pulled from ``remote`` that were running then."""
+    return dict(store.conn.execute(
+        "SELECT m.remote_run_id, r.id FROM remote_runs m JOIN runs r ON r.id = m.run "
+        "WHERE m.remote = ? AND m.direction = 'pull' AND r.status = 'RUNNING'", (remote,)))
 
 
 def remote_run_ids(store: Store, remote: str) -> dict[str, str]:

@@ -85,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "run_notebook": "nbtrack.jobs.execute",
     "sweep": "nbtrack.jobs.sweep",
     "reproduce": "nbtrack.jobs.reproduce",
+    "push": "nbtrack.interop.push",
+    "pull": "nbtrack.interop.pull",
 }
 # submodules reached as attributes (``nbtrack.sklearn.log_model``), imported on first use;
 # ``nbtrack.models`` is also callable: ``nbtrack.models()`` shows the registry
@@ -184,3 +186,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .tracking.media import load_table, log_image, log_table
     from .tracking.runs import delete_run, get_artifact_uri, get_parent_run, log_inputs, restore_run
     from .tracking.search import get_run, search_runs
+    from .interop.pull import pull
+    from .interop.push import push

@@ -341,3 +341,8 @@ if __name__ == "__main__":
 from .jobs.cli import register_job_commands  # noqa: E402
 
 register_job_commands(main)
+
+# Moving runs to and from an MLflow tracking store: `nbtrack push`, `nbtrack pull` (nbtrack/interop/cli.py).
+from .interop.cli import register_interop_commands  # noqa: E402
+
+register_interop_commands(main)

@@ -118,7 +118,7 @@ def resolve_location(uri: str | os.PathLike[str]) -> StoreLocation:
         scheme = text.split("://", 1)[0]
         raise InvalidInput(
             f"nbtrack stores runs locally; {scheme}:// is not a local store. "
-            "Pass a directory or sqlite:///path.db (use `nbtrack export` to send runs to an MLflow server)"
+            "Pass a directory or sqlite:///path.db (use `nbtrack push --to URI` to send runs to an MLflow server)"
         )
     path = Path(text).expanduser().absolute()
     if path.suffix in (".db", ".sqlite", ".sqlite3"):

@@ -13,8 +13,18 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's PostgreSQL for `nbtrack push` against a Postgres-backed MLflow server
+# (tests/test_interop_postgres.py starts its own cluster in a temp dir as the postgres user).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "postgresql is missing and this is not root: the PostgreSQL tests will be skipped" >&2
+  fi
+fi
+
 python -m pip install -q --upgrade pip
 # Editable install builds the JupyterLab extension with Node (jlpm) the first time.
-python -m pip install -q -e ".[test,keras]"
+python -m pip install -q -e ".[test,keras,mlflow]"
 
 python -m pytest -q -p no:cacheprovider "$@"

@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MIGRATION_SET = "nbtrack"
 
 # Kept in step with the @migrations functions below (a test checks it).
-MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry")
+MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry",
+                                    "m004_remote_sync")
 
 
 def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
@@ -222,6 +223,49 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                 flavors TEXT NOT NULL
             ) WITHOUT ROWID;
             CREATE INDEX logged_models_by_run ON logged_models(run);
+            """
+        )
+
+    @migrations()
+    def m004_remote_sync(db: Database) -> None:
+        # `nbtrack push` / `nbtrack pull`: which local object is which object of an MLflow
+        # tracking store (``remote`` is its URI without credentials), and how far each pushed
+        # run was sent, so a second push creates nothing and an interrupted one resumes.
+        db.executescript(
+            """
+            CREATE TABLE remote_experiments (
+                remote TEXT NOT NULL,
+                experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+                remote_experiment_id TEXT NOT NULL,
+                PRIMARY KEY (remote, experiment_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE remote_runs (
+                remote TEXT NOT NULL,
+                run INTEGER NOT NULL REFERENCES runs(id),
+                remote_run_id TEXT NOT NULL,
+                direction TEXT NOT NULL,
+                metric_rowid INTEGER NOT NULL DEFAULT 0,
+                marker TEXT,
+                synced_time INTEGER NOT NULL,
+                PRIMARY KEY (remote, run)
+            ) WITHOUT ROWID;
+            CREATE UNIQUE INDEX remote_runs_by_remote_id ON remote_runs(remote, remote_run_id);
+            CREATE TABLE remote_artifacts (
+                remote TEXT NOT NULL,
+                run INTEGER NOT NULL REFERENCES runs(id),
+                path TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (remote, run, path)
+            ) WITHOUT ROWID;
+            CREATE TABLE remote_model_versions (
+                remote TEXT NOT NULL,
+                name TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                remote_version TEXT NOT NULL,
+                direction TEXT NOT NULL,
+                marker TEXT,
+                PRIMARY KEY (remote, name, version)
+            ) WITHOUT ROWID;
             """
         )
 

@@ -108,8 +108,10 @@ class ImportedRun(NamedTuple):
 # --- reading ------------------------------------------------------------------------------
 
 
-def read_runs(store: Store, run_ids: Sequence[str] | None = None) -> list[RunRecord]:
-    """The records of ``run_ids`` (every run when None), oldest first so parents precede children."""
+def read_runs(store: Store, run_ids: Sequence[str] | None = None, *,
+              with_metrics: bool = True) -> list[RunRecord]:
+    """The records of ``run_ids`` (every run when None), oldest first so parents precede children;
+    ``with_metrics=False`` leaves the points out (a push streams them)."""
     # Imported here: queries imports commands, which imports this module for its handler.
     from .queries import RUN_COLUMNS, RunAttributes, dataset_inputs
 
@@ -141,7 +143,7 @@ def read_runs(store: Store, run_ids: Sequence[str] | None = None) -> list[RunRec
             tags=dict(store.conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,))),
             metrics=tuple(MetricPointRecord._make(r) for r in store.conn.execute(
                 "SELECT key, value, step, timestamp FROM metric_history WHERE run = ? ORDER BY rowid",
-                (pk,))),
+                (pk,))) if with_metrics else (),
             inputs=tuple(inputs.get(pk, ())),
             artifacts=tuple(ArtifactEntry._make(r) for r in store.conn.execute(
                 "SELECT path, digest, size FROM artifacts WHERE run = ? ORDER BY path", (pk,))),

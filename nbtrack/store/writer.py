@@ -419,7 +419,8 @@ def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
         "AND m.run = c.run WHERE c.run = ?)",
         pks,
     )
-    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts", "logged_models"):
+    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts", "logged_models",
+                  "remote_runs", "remote_artifacts"):
         conn.executemany(f"DELETE FROM {table} WHERE run = ?", pks)
     conn.executemany("DELETE FROM runs WHERE id = ?", pks)
 

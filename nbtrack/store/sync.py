@@ -1,0 +1,318 @@
+"""What ``nbtrack push`` / ``nbtrack pull`` remember about an MLflow tracking store.
+
+The ``remote_*`` tables (migration ``m004_remote_sync``) map local experiments,
+runs and model versions to their counterparts in one remote store (``remote`` is
+its URI without credentials) and hold, per pushed run, how far it was sent: the
+highest ``metric_history`` rowid already on the server, the artifacts sent, and
+the run's *change marker* at its last complete push. A push compares markers
+computed here, locally, and sends nothing for a run whose marker did not move.
+
+A pull writes everything it fetched in one transaction (:class:`PullRuns`), so a
+failed pull leaves the store as it was.
+
+Example:
+    >>> MapRun("http://127.0.0.1:5000", run=1, remote_run_id="ab12", direction="push",
+    ...        time=0).describe()
+    'mapping of run #1 to ab12 on http://127.0.0.1:5000'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from .commands import PurgeRuns, WriteCommand, apply, handles
+from .database import Store
+from .registry import (
+    CreateModelVersion,
+    RecordLoggedModel,
+    SetRegisteredModelAlias,
+    TransitionModelVersionStage,
+)
+from .transfer import ImportRun, RunRecord
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapExperiment(WriteCommand):
+    remote: str
+    experiment_id: int
+    remote_experiment_id: str
+
+
+@dataclass(frozen=True)
+class MapRun(WriteCommand):
+    """Local run ``run`` (row key) is ``remote_run_id`` on ``remote``."""
+
+    remote: str
+    run: int
+    remote_run_id: str
+    direction: str  # 'push' or 'pull'
+    time: int
+
+    def describe(self) -> str:
+        return f"mapping of run #{self.run} to {self.remote_run_id} on {self.remote}"
+
+
+@dataclass(frozen=True)
+class AdvanceRun(WriteCommand):
+    """How far a pushed run got: metric points up to ``metric_rowid`` are on the server;
+    ``marker`` (when given) says the whole run, as it was then, is."""
+
+    remote: str
+    run: int
+    time: int
+    metric_rowid: int | None = None
+    marker: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordSentArtifacts(WriteCommand):
+    remote: str
+    run: int
+    entries: tuple[tuple[str, str], ...]  # (path, digest)
+
+
+@dataclass(frozen=True)
+class MapModelVersion(WriteCommand):
+    remote: str
+    name: str
+    version: int
+    remote_version: str
+    direction: str
+    marker: str | None = None
+
+
+@dataclass(frozen=True)
+class PullModelVersion(WriteCommand):
+    """Create a pulled model version, then give it its stage and aliases and map it: its
+    local number is only known inside the transaction."""
+
+    remote: str
+    create: CreateModelVersion
+    remote_version: str
+    stage: str = "None"
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PulledRun:
+    """A run fetched from ``remote``: the record to import and where it came from."""
+
+    record: RunRecord
+    remote_run_id: str
+    # (artifact folder, model id, flavors) of each model folder among its artifacts
+    models: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    replaces: int | None = None  # row key of an earlier pull of this run, still RUNNING then
+
+
+@dataclass(frozen=True)
+class PullRuns(WriteCommand):
+    """Import pulled runs and replay registry commands, all in one transaction; the result
+    is the number of runs written (runs the store held already are only mapped)."""
+
+    remote: str
+    runs: tuple[PulledRun, ...]
+    time: int
+    registry: tuple[WriteCommand, ...] = ()
+
+    def describe(self) -> str:
+        return f"pull of {len(self.runs)} run(s) from {self.remote}"
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+@handles(MapExperiment)
+def _map_experiment(conn: sqlite3.Connection, c: MapExperiment) -> None:
+    conn.execute("INSERT OR REPLACE INTO remote_experiments VALUES (?, ?, ?)",
+                 (c.remote, c.experiment_id, c.remote_experiment_id))
+
+
+@handles(MapRun)
+def _map_run(conn: sqlite3.Connection, c: MapRun) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO remote_runs (remote, run, remote_run_id, direction, synced_time) "
+        "VALUES (?, ?, ?, ?, ?)", (c.remote, c.run, c.remote_run_id, c.direction, c.time))
+
+
+@handles(AdvanceRun)
+def _advance_run(conn: sqlite3.Connection, c: AdvanceRun) -> None:
+    conn.execute(
+        "UPDATE remote_runs SET metric_rowid = max(metric_rowid, coalesce(?, 0)), "
+        "marker = coalesce(?, marker), synced_time = ? WHERE remote = ? AND run = ?",
+        (c.metric_rowid, c.marker, c.time, c.remote, c.run))
+
+
+@handles(RecordSentArtifacts)
+def _record_sent_artifacts(conn: sqlite3.Connection, c: RecordSentArtifacts) -> None:
+    conn.executemany("INSERT OR REPLACE INTO remote_artifacts VALUES (?, ?, ?, ?)",
+                     [(c.remote, c.run, path, digest) for path, digest in c.entries])
+
+
+@handles(MapModelVersion)
+def _map_model_version(conn: sqlite3.Connection, c: MapModelVersion) -> None:
+    conn.execute("INSERT OR REPLACE INTO remote_model_versions VALUES (?, ?, ?, ?, ?, ?)",
+                 (c.remote, c.name, c.version, c.remote_version, c.direction, c.marker))
+
+
+@handles(PullRuns)
+def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> int:
+    written = 0
+    for pulled in c.runs:
+        if pulled.replaces is not None:
+            # A run that was still running when it was pulled comes again whole.
+            apply(conn, PurgeRuns((pulled.replaces,)))
+        done = apply(conn, ImportRun(pulled.record))
+        written += done.written
+        if done.written:
+            for name, model_id, flavors in pulled.models:
+                # models:/m-<id> resolves here as it did where the model was logged
+                apply(conn, RecordLoggedModel(done.pk, model_id, name, c.time, flavors))
+        apply(conn, MapRun(c.remote, done.pk, pulled.remote_run_id, "pull", c.time))
+    for command in c.registry:
+        apply(conn, command)
+    return written
+
+
+@handles(PullModelVersion)
+def _pull_model_version(conn: sqlite3.Connection, c: PullModelVersion) -> int:
+    version = apply(conn, c.create)
+    name, time = c.create.name, c.create.time
+    if c.stage not in ("None", ""):
+        apply(conn, TransitionModelVersionStage(name, version, c.stage, time))
+    for alias in c.aliases:
+        apply(conn, SetRegisteredModelAlias(name, alias, version, time))
+    apply(conn, MapModelVersion(c.remote, name, version, c.remote_version, "pull"))
+    return version
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+class PushState(NamedTuple):
+    remote_run_id: str
+    metric_rowid: int
+    marker: str | None
+
+
+def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
+    """A digest per run of everything a push sends (status, times, name, params, tags,
+    metric row range, inputs, artifacts): a run whose marker did not move has nothing new.
+
+    Whole tables are read in key order, which for a thousand runs takes milliseconds and
+    asks nothing of the server.
+    """
+    wanted = set(pks)
+    parts: dict[int, list[object]] = defaultdict(list)
+    queries = (
+        "SELECT id, status, end_time, run_name, lifecycle_stage, start_time FROM runs",
+        "SELECT run, max(last_rowid), sum(count) FROM metric_chunks GROUP BY run",
+        "SELECT run, count(*) FROM params GROUP BY run",
+        "SELECT run, key, value FROM tags",
+        "SELECT run, name, context, digest FROM inputs",
+        "SELECT run, path, digest FROM artifacts",
+    )
+    for query in queries:
+        for row in store.conn.execute(query):
+            if row[0] in wanted:
+                parts[row[0]].append(row[1:])
+    return {pk: hashlib.blake2b(repr(parts[pk]).encode(), digest_size=12).hexdigest() for pk in pks}
+
+
+def push_state(store: Store, remote: str) -> dict[int, PushState]:
+    """Per local run row key: its remote id, metric high-water mark and last complete marker."""
+    return {row[0]: PushState(*row[1:]) for row in store.conn.execute(
+        "SELECT run, remote_run_id, metric_rowid, marker FROM remote_runs WHERE remote = ?", (remote,))}
+
+
+def pulled_running(store: Store, remote: str) -> dict[str, int]:
+    """remote run id -> row key of runs pulled from ``remote`` that were running then."""
+    return dict(store.conn.execute(
+        "SELECT m.remote_run_id, r.id FROM remote_runs m JOIN runs r ON r.id = m.run "
+        "WHERE m.remote = ? AND m.direction = 'pull' AND r.status = 'RUNNING'", (remote,)))
+
+
+def remote_run_ids(store: Store, remote: str) -> dict[str, str]:
+    """remote run id -> local run id, for every run mapped either way."""
+    return dict(store.conn.execute(
+        "SELECT m.remote_run_id, r.run_id FROM remote_runs m JOIN runs r ON r.id = m.run "
+        "WHERE m.remote = ?", (remote,)))
+
+
+def experiment_map(store: Store, remote: str) -> dict[int, str]:
+    return dict(store.conn.execute(
+        "SELECT experiment_id, remote_experiment_id FROM remote_experiments WHERE remote = ?", (remote,)))
+
+
+def sent_artifacts(store: Store, remote: str, pk: int) -> dict[str, str]:
+    return dict(store.conn.execute(
+        "SELECT path, digest FROM remote_artifacts WHERE remote = ? AND run = ?", (remote, pk)))
+
+
+def remote_versions(store: Store, remote: str) -> set[tuple[str, str]]:
+    """(name, remote version) of every version mapped either way."""
+    return set(store.conn.execute(
+        "SELECT name, remote_version FROM remote_model_versions WHERE remote = ?", (remote,)))
+
+
+def version_map(store: Store, remote: str) -> dict[tuple[str, int], tuple[str, str | None]]:
+    """(name, local version) -> (remote version, marker at last push)."""
+    return {(r[0], r[1]): (r[2], r[3]) for r in store.conn.execute(
+        "SELECT name, version, remote_version, marker FROM remote_model_versions WHERE remote = ?",
+        (remote,))}
+
+
+def run_ids_of(store: Store, pks: Sequence[int]) -> list[str]:
+    """The run ids of row keys ``pks``, in their order."""
+    ids = dict(store.conn.execute("SELECT id, run_id FROM runs"))
+    return [ids[pk] for pk in pks]
+
+
+def sqlite_tables(path: Path) -> set[str] | None:
+    """The table names of the SQLite file at ``path`` (another program's: it is opened
+    read-only and never changed), or None when it is not an SQLite database."""
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+
+
+def metric_keys(store: Store, pks: Sequence[int]) -> dict[int, list[str]]:
+    wanted = set(pks)
+    found: dict[int, list[str]] = defaultdict(list)
+    for pk, key in store.conn.execute("SELECT run, key FROM metric_summaries"):
+        if pk in wanted:
+            found[pk].append(key)
+    return found
+
+
+def metric_points_after(store: Store, pk: int, rowid: int) -> Iterator[tuple[int, str, float | None, int, int]]:
+    """``(rowid, key, value, step, timestamp)`` of run ``pk`` above ``rowid``, in rowid order.
+
+    metric_history has no index on run; the run's chunks give the rowid ranges to seek.
+    """
+    ranges = sorted(store.conn.execute(
+        "SELECT first_rowid, last_rowid FROM metric_chunks WHERE run = ? AND last_rowid > ?",
+        (pk, rowid)))
+    merged: list[list[int]] = []
+    for first, last in ranges:
+        first = max(first, rowid + 1)
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    for first, last in merged:
+        yield from store.conn.execute(
+            "SELECT rowid, key, value, step, timestamp FROM metric_history "
+            "WHERE rowid BETWEEN ? AND ? AND run = ? ORDER BY rowid", (first, last, pk))

@@ -23,6 +23,7 @@ SYNTHESIZED = "nbtrack.synthesized"
 RUN_ID_TAG = "nbtrack.run_id"  # the nbtrack run id of a pushed run
 MLFLOW_RUN_ID_TAG = "nbtrack.mlflow_run_id"  # the MLflow run id of a pulled run
 DIGEST_TAG = "nbtrack.digest"  # a dataset digest longer than MLflow keeps
+PARENT_TAG = "mlflow.parentRunId"  # a run id: each side holds its own parent's
 STATUS_TAG = "nbtrack.status"  # a status MLflow lacks (CRASHED travels as FAILED)
 # Run attributes MLflow has no place for: they travel as nbtrack.<name> tags.
 ATTRIBUTES = ("notebook_path", "cell_id", "execution_count", "previous_run_id", "source", "host",
@@ -35,7 +36,7 @@ def push_tags(run: Any, parent_remote_id: str | None) -> dict[str, str]:
     own = run.tags
     added: dict[str, str] = {RUN_ID_TAG: run.run_id}
     conventions = {"mlflow.runName": run.run_name, "mlflow.user": run.user_id,
-                   "mlflow.parentRunId": parent_remote_id}
+                   PARENT_TAG: parent_remote_id}
     if run.notebook_path:
         conventions.update({"mlflow.source.name": run.notebook_path, "mlflow.source.type": "NOTEBOOK"})
     for key, value in conventions.items():

@@ -37,6 +37,7 @@ from ..store.transfer import MetricPointRecord, RunRecord
 from .mapping import (
     DIGEST_TAG,
     MLFLOW_RUN_ID_TAG,
+    PARENT_TAG,
     RUN_ID_TAG,
     STATUS_TAG,
     attributes_from,
@@ -127,7 +128,9 @@ class _Puller:
         own, added = split_synthesized(r.data.tags)
         own[MLFLOW_RUN_ID_TAG] = info.run_id
         attributes = attributes_from(added)
-        parent = r.data.tags.get("mlflow.parentRunId")
+        parent = r.data.tags.get(PARENT_TAG)
+        if parent in ids and PARENT_TAG in own:  # the tag names the parent here, as on the server
+            own[PARENT_TAG] = ids[parent]
         points: list[MetricPointRecord] = []
         for key in sorted(r.data.metrics):
             for m in self.client.get_metric_history(info.run_id, key):

@@ -48,7 +48,7 @@ from .limits import (
     name_problem,
     sized_batches,
 )
-from .mapping import DIGEST_TAG, RUN_ID_TAG, mlflow_status, push_tags
+from .mapping import DIGEST_TAG, PARENT_TAG, RUN_ID_TAG, mlflow_status, push_tags
 from .progress import Progress
 from .remote import RemoteError, mlflow_client, quote, remote_key, translate
 
@@ -166,6 +166,8 @@ class _Pusher:
             remote_id = state.remote_run_id if state else self._adopt(record, experiments)
             parent = self._parent_remote_id(record)
             tags = {**record.tags, **push_tags(record, parent)}
+            if parent and PARENT_TAG in record.tags:  # the local parent's id means nothing there
+                tags[PARENT_TAG] = parent
             tags_sent = False
             if remote_id is None:
                 # Tags go with the run (so its nbtrack.run_id is there from the start), in

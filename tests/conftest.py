@@ -12,6 +12,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def peer_python() -> Path:
+    """The interpreter of ``benchmarks/.venv-peers`` (real MLflow, no nbtrack), created or
+    updated from ``benchmarks/requirements.txt`` on first use, as the benchmarks do."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks.run import ensure_peer_venv
+    finally:
+        sys.path.remove(str(REPO))
+    return ensure_peer_venv()
+
+
+@pytest.fixture(scope="session")
+def mlflow_python() -> Path:
+    return peer_python()
+
+
 @pytest.fixture(autouse=True)
 def nbtrack_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point NBTRACK_HOME at a fresh temp store; end runs and close stores afterwards."""

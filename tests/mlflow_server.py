@@ -12,22 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from conftest import REPO
-
-
-def peer_python() -> Path:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.run import ensure_peer_venv
-    finally:
-        sys.path.remove(str(REPO))
-    return ensure_peer_venv()
+from conftest import REPO, peer_python  # noqa: F401  (re-exported for the interop tests)
 
 
 def free_port() -> int:

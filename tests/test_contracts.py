@@ -142,3 +142,21 @@ def test_write_queue_refuses_a_callable(tmp_path: Path) -> None:
             queue.submit(lambda conn: conn.execute("DELETE FROM runs"))  # type: ignore[arg-type]
     finally:
         queue.close()
+
+
+def test_every_command_has_its_handler_whichever_module_is_imported_first() -> None:
+    """A sweep's pool worker imports ``store.transfer`` first; a cycle through the handler
+    modules once left commands without handlers there (KeyError in every execution)."""
+    entry_points = sorted(f"nbtrack.store.{p.stem}" for p in (REPO / "nbtrack" / "store").glob("*.py")
+                          if p.stem != "__init__") + ["nbtrack.jobs.worker", "nbtrack.interop.pull"]
+    code = (
+        "import importlib, sys\n"
+        "importlib.import_module(sys.argv[1])\n"
+        "from nbtrack.store.commands import HANDLERS, WriteCommand\n"
+        "def kinds(t): return [t] + [k for s in t.__subclasses__() for k in kinds(s)]\n"
+        "print(sorted(k.__name__ for k in kinds(WriteCommand)[1:] if k not in HANDLERS))\n"
+    )
+    for module in entry_points:
+        result = run_python(code, argv=[module])
+        assert result.returncode == 0, (module, result.stderr[-2000:])
+        assert result.stdout.strip() == "[]", (module, result.stdout)

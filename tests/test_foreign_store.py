@@ -11,13 +11,12 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from click.testing import CliRunner
+from conftest import peer_python
 
 import nbtrack
 from nbtrack.errors import ForeignStore, StoreError
@@ -125,12 +124,7 @@ def test_an_empty_file_a_store_being_created_and_an_nbtrack_store_still_open(tmp
 
 @pytest.mark.slow
 def test_an_mlflow_store_is_refused_untouched_and_named(tmp_path, monkeypatch) -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.run import ensure_peer_venv
-    finally:
-        sys.path.remove(str(REPO))
-    python = ensure_peer_venv()
+    python = peer_python()
     script = textwrap.dedent("""
         import json, mlflow
         mlflow.set_experiment("tutorial")

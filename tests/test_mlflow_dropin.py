@@ -26,16 +26,6 @@ IMPORTS = {"import mlflow\n": "import nbtrack as mlflow\n",
            "from mlflow.tracking import MlflowClient\n": "from nbtrack.tracking import MlflowClient\n"}
 
 
-@pytest.fixture(scope="module")
-def mlflow_python() -> Path:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.run import ensure_peer_venv
-    finally:
-        sys.path.remove(str(REPO))
-    return ensure_peer_venv()
-
-
 def run_workflow(python: str, script: Path, uri: str, cwd: Path, extra_env: dict[str, str]) -> dict:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "true", **extra_env}

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, peer_python
 
 pytestmark = pytest.mark.slow
 
@@ -82,12 +82,7 @@ def _run(python: str, script: Path, env: dict[str, str]) -> dict:
 
 
 def test_an_mlflow_workflow_gives_the_same_columns_and_shapes(tmp_path) -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.run import ensure_peer_venv
-    finally:
-        sys.path.remove(str(REPO))
-    mlflow_python = ensure_peer_venv()
+    mlflow_python = peer_python()
     base = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "USER": "tester",
             "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     results = {}

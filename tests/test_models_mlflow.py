@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import MultinomialNB
@@ -32,16 +30,6 @@ REVIEWS = ["love this dress", "terrible fit", "perfect fit, love it", "awful fab
            "returned it, bad", "so comfortable", "cheap and ugly"] * 4
 LABELS = [1, 0, 1, 0, 1, 0, 1, 0] * 4
 PROBE = ["love this dress, perfect fit", "awful, cheap"]
-
-
-@pytest.fixture(scope="module")
-def mlflow_python() -> Path:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.run import ensure_peer_venv
-    finally:
-        sys.path.remove(str(REPO))
-    return ensure_peer_venv()
 
 
 def run_mlflow(python: Path, script: str, cwd: Path) -> dict:

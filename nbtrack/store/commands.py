@@ -256,11 +256,3 @@ class ForgetBlobs(WriteCommand):
     """Drop ``blobs`` rows whose files ``nbtrack gc`` removed."""
 
     digests: tuple[str, ...]
-
-
-# Handlers register themselves on import; every command type above has one there.
-from . import writer  # noqa: E402,F401  (import for its @handles side effect)
-from . import registry  # noqa: E402,F401  (the model registry's commands and handlers)
-from . import transfer  # noqa: E402,F401  (ImportRun: moving runs between stores)
-from . import experiments  # noqa: E402,F401  (create, rename, delete, restore and tag experiments)
-from . import sync  # noqa: E402,F401  (push/pull mappings with an MLflow store: nbtrack/interop)

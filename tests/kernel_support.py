@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -129,6 +130,10 @@ def tracking_shell() -> ReraisingShell:
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
     shell = ReraisingShell.instance(config=config)
+    # IPython made its namespace module sys.modules["__main__"], without __spec__: a process
+    # pool or Dask nanny started later in this test process would fail to prepare its workers.
+    if not hasattr(sys.modules["__main__"], "__spec__"):
+        sys.modules["__main__"].__spec__ = None
     shell.reraise = True
     shell.run_line_magic("unload_ext", "nbtrack") if "nbtrack" in shell.extension_manager.loaded else None
     shell.config.pop("TrackMagics", None)  # a test's %config must not leak into the next

@@ -30,7 +30,15 @@ class InlineExecutor(Executor):
 
 def process_pool(workers: int) -> Executor:
     import multiprocessing
+    import sys
     from concurrent.futures import ProcessPoolExecutor
+
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        # An embedded IPython shell puts its namespace module there, without the __spec__
+        # multiprocessing reads to prepare a worker ("module '__main__' has no attribute
+        # '__spec__'"); None is what an interactive interpreter's __main__ holds.
+        main.__spec__ = None
 
     # forkserver: the driver has threads (the write queue), which fork would copy half-held.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"

@@ -181,7 +181,9 @@ def test_compare_in_jupyterlab_with_track_cells(tmp_path: Path):
                                    .querySelectorAll('.legendtext')].map(e => e.textContent);
                        return t.length === 1 && t[0].startsWith('sgd-large-steps'); }""")
         assert "last" in _legend(page)[0] and "min" in _legend(page)[0] and "max" in _legend(page)[0]
-        assert view.locator(".nbtrack-runs tbody tr[style*='33,150,243']").count() == 1  # highlighted
+        # the table follows the curves (a moment later): the chosen run highlighted
+        page.wait_for_function(
+            "() => document.querySelectorAll(\".nbtrack-runs tbody tr[style*='33,150,243']\").length === 1")
         # switch the metric: the curves plot redraws for val_acc
         view.locator(".widget-dropdown", has=page.locator("label", has_text="metric")).locator(
             "select").select_option("val_acc")

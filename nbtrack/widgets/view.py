@@ -160,9 +160,10 @@ class Comparison:
                scatter: bool = True, diff: bool = True, controls: bool = True) -> None:
         """Redraw the named parts (all by default)."""
         follow_ups = {"table": table, "parcoords": parcoords, "scatter": scatter, "diff": diff}
-        if self.ui is not None and self.ui.interacting and _defer(self, follow_ups):
-            # A click: the curves are what the user watches. The other parts follow a moment
-            # later, so the browser paints the curves before it rebuilds two more plots.
+        if curves and self.ui is not None and self.ui.interacting and _defer(self, follow_ups):
+            # A click that redraws the curves (metric, selection): they are what the user
+            # watches. The other parts follow a moment later, so the browser paints the
+            # curves before it rebuilds two more plots. A table-only click draws at once.
             table = parcoords = scatter = diff = False
         if curves:
             self.curves = load_curves(self.runs, self._selected[:MAX_CURVES], self.metric,

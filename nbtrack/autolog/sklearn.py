@@ -218,15 +218,15 @@ class _Training:
 
 def _before_fit(original: Any, estimator: Any, args: tuple, kwargs: dict,
                 options: SklearnOptions) -> _Training:
-    """Params, tags and the data's fingerprint; a copy of X and y taken before fit can change
-    them (``copy=False`` steps)."""
+    """Params, tags and the data's fingerprint. X and y are kept by reference, not copied:
+    a copy of the whole training set on every fit doubled its memory (MLflow keeps them too)."""
     X, y, sample_weight = training_data(original, args, kwargs)
     log_params(estimator.get_params(deep=not is_search(estimator)), FLAVOR, options.silent)
     set_tags(estimator_tags(estimator))
     if options.log_datasets and X is not None:
         with guarded(FLAVOR, options.silent):
             log_training_data(X, "train")
-    return _Training(_copied(X), _copied(y), sample_weight)
+    return _Training(X, y, sample_weight)
 
 
 def _copied(value: Any) -> Any:

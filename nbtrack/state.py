@@ -63,6 +63,23 @@ def run_stack() -> tuple[Any, ...]:
     return RUN_STACK.get()
 
 
+def made_once(field: str, make: Any) -> Any:
+    """``STATE.<field>``, made with ``make()`` the first time it is asked for (thread-safe).
+
+    Example:
+        >>> made_once("autolog", dict) is made_once("autolog", dict)  # doctest: +SKIP
+        True
+    """
+    value = getattr(STATE, field)
+    if value is None:
+        with STATE.lock:
+            value = getattr(STATE, field)
+            if value is None:
+                value = make()
+                setattr(STATE, field, value)
+    return value
+
+
 def store_handle(database: Path, make: Any) -> Any:
     """The process's handle for ``database``, made with ``make()`` on first use (thread-safe)."""
     handle = STATE.stores.get(database)

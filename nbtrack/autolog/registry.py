@@ -124,12 +124,6 @@ class AutologRegistry:
 
 def registry() -> AutologRegistry:
     """The process's registry, made on first use (under the state lock)."""
-    from ..state import STATE
+    from ..state import made_once
 
-    current = STATE.autolog
-    if current is None:
-        with STATE.lock:
-            current = STATE.autolog
-            if current is None:
-                current = STATE.autolog = AutologRegistry()
-    return current
+    return made_once("autolog", AutologRegistry)

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 
 from ..errors import warn_once
-from ..state import STATE
+from ..state import made_once
 
 Job = Callable[[], None]
 
@@ -79,10 +79,4 @@ class BackgroundWorker:
 def capture_worker() -> BackgroundWorker:
     """The process's capture worker (kept in ``nbtrack.state``, which stops it at exit after
     running what is queued, before the runs end and the store is flushed)."""
-    worker = STATE.capture_worker
-    if worker is None:
-        with STATE.lock:
-            worker = STATE.capture_worker
-            if worker is None:
-                worker = STATE.capture_worker = BackgroundWorker()
-    return worker
+    return made_once("capture_worker", BackgroundWorker)

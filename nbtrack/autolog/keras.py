@@ -34,7 +34,7 @@ from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
 from .runs import (
-    TrainingSession,
+    autologged_call,
     guarded,
     log_bytes_to,
     log_metrics_to,
@@ -131,21 +131,13 @@ def _fit_patch(original: Any) -> Any:
 
 def autologged_fit(original: Any, model: Any, args: tuple, kwargs: dict) -> Any:
     options: KerasOptions | None = registry().options.get(FLAVOR)
-    if options is None:
-        return original(model, *args, **kwargs)
-    with TrainingSession(FLAVOR, exclusive=options.exclusive, silent=options.silent,
-                         tags=options.extra_tags) as session:
-        if session.run is None:
-            return original(model, *args, **kwargs)
-        call = None
-        with guarded(FLAVOR, options.silent):
-            call = _before_fit(original, model, args, kwargs, options, session.run)
-        if call is None:
-            return original(model, *args, **kwargs)
-        history = original(model, *call.args, **call.kwargs)
-        if session.still_open():
-            _after_fit(model, history, call, options, session.run)
-        return history
+
+    def before(run: Any) -> tuple[_Call, tuple, dict] | None:
+        call = _before_fit(original, model, args, kwargs, options, run)
+        return None if call is None else (call, call.args, call.kwargs)
+
+    return autologged_call(FLAVOR, options, original, model, args, kwargs, before=before,
+                           after=lambda call, history, run: _after_fit(model, history, call, options, run))
 
 
 @dataclass

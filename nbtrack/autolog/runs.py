@@ -109,6 +109,34 @@ class TrainingSession:
         return self.run is not None and is_open(self.run)
 
 
+def autologged_call(flavor: str, options: Any, original: Any, target: Any, args: tuple, kwargs: dict,
+                    before: Any, after: Any) -> Any:
+    """The path every patched fit takes: the user's call, recorded when it is the outermost
+    one and autolog is on.
+
+    ``before(run)`` records what is known before the call and returns ``(prepared, args,
+    kwargs)`` for the call (Keras adds its callback), or None when it could not (the call
+    then goes as the user made it). ``after(prepared, result, run)`` records the rest, only
+    while the run is still open.
+    """
+    if options is None:
+        return original(target, *args, **kwargs)
+    with TrainingSession(flavor, exclusive=options.exclusive, silent=options.silent,
+                         tags=options.extra_tags) as session:
+        if session.run is None:
+            return original(target, *args, **kwargs)
+        prepared = None
+        with guarded(flavor, options.silent):
+            prepared = before(session.run)
+        if prepared is None:
+            return original(target, *args, **kwargs)
+        state, call_args, call_kwargs = prepared
+        result = original(target, *call_args, **call_kwargs)
+        if session.still_open():
+            after(state, result, session.run)
+        return result
+
+
 def is_open(run: Any) -> bool:
     """Whether ``run`` (an ActiveRun) is still open in this process: nothing is written to a
     run after it ended (the trap of MLflow #7814)."""

@@ -43,7 +43,7 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import TrainingSession, guarded, log_metrics_to, log_params, log_training_data, set_tags
+from .runs import autologged_call, guarded, log_metrics_to, log_params, log_training_data, set_tags
 
 FLAVOR = "sklearn"
 TRAINING_PREFIX = "training_"
@@ -194,19 +194,10 @@ def _without_autolog(original: Any) -> Any:
 def autologged_fit(original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any:
     """Call ``original`` as the user did; record it when it is the outermost fit."""
     options: SklearnOptions | None = registry().options.get(FLAVOR)
-    if options is None:
-        return original(estimator, *args, **kwargs)
-    with TrainingSession(FLAVOR, exclusive=options.exclusive, silent=options.silent,
-                         tags=options.extra_tags) as session:
-        if session.run is None:
-            return original(estimator, *args, **kwargs)
-        training = None
-        with guarded(FLAVOR, options.silent):
-            training = _before_fit(original, estimator, args, kwargs, options)
-        result = original(estimator, *args, **kwargs)
-        if training is not None and session.still_open():
-            _after_fit(estimator, training, options, session.run)
-        return result
+    return autologged_call(
+        FLAVOR, options, original, estimator, args, kwargs,
+        before=lambda run: (_before_fit(original, estimator, args, kwargs, options), args, kwargs),
+        after=lambda training, _result, run: _after_fit(estimator, training, options, run))
 
 
 @dataclass

@@ -58,3 +58,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
+def server_api(jp_fetch, store: str):
+    """``call(path, body=None, **params)``: GET, or POST ``body``, ``/nbtrack/api/<path>`` of a
+    real Jupyter server (with its token) against ``store``; the decoded JSON."""
+    import json
+
+    async def call(path: str, body: object = None, **params: object) -> dict:
+        params.setdefault("store", store)
+        kwargs = {"method": "POST", "body": json.dumps(body)} if body is not None else {}
+        response = await jp_fetch("nbtrack", "api", *path.split("/"), params=params, **kwargs)
+        return json.loads(response.body)
+
+    return call
+

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 
 import pytest
+from conftest import server_api
 from lab.stores import (
     HTML_ARTIFACT,
     PNG_ARTIFACT,
@@ -44,15 +45,7 @@ def demo(jp_root_dir):
 
 @pytest.fixture
 def api(jp_fetch):
-    """GET (or POST with ``body``) ``/nbtrack/api/<path>``; returns the decoded JSON."""
-
-    async def call(path: str, body: object = None, **params: object) -> dict:
-        params.setdefault("store", STORE)
-        kwargs = {"method": "POST", "body": json.dumps(body)} if body is not None else {}
-        response = await jp_fetch("nbtrack", "api", *path.split("/"), params=params, **kwargs)
-        return json.loads(response.body)
-
-    return call
+    return server_api(jp_fetch, STORE)
 
 
 async def refused(call, path: str, **params: object) -> tuple[int, dict]:

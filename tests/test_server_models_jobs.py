@@ -12,6 +12,7 @@ import json
 import shutil
 
 import pytest
+from conftest import server_api
 from lab.stores import build_demo_store, build_job_store, build_registry_store
 from test_server_api import jp_server_config, refused  # noqa: F401 (fixtures)
 
@@ -33,15 +34,7 @@ def registry(jp_root_dir):
 
 @pytest.fixture
 def api(jp_fetch):
-    """GET, or POST ``body``, ``/nbtrack/api/<path>`` with the token; the decoded JSON."""
-
-    async def call(path: str, body: object = None, **params: object) -> dict:
-        params.setdefault("store", STORE)
-        kwargs = {"method": "POST", "body": json.dumps(body)} if body is not None else {}
-        response = await jp_fetch("nbtrack", "api", *path.split("/"), params=params, **kwargs)
-        return json.loads(response.body)
-
-    return call
+    return server_api(jp_fetch, STORE)
 
 
 def _store(root, store=STORE):

@@ -24,6 +24,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 
 python -m pip install -q --upgrade pip
+# `jupyter labextension develop` leaves share/jupyter/labextensions/nbtrack as a symlink into the
+# checkout it ran in; once that checkout is gone the link dangles and pip cannot write the
+# prebuilt extension through it. The editable install below puts a real copy there.
+labext_link="$(python -c 'import sys; print(sys.prefix)')/share/jupyter/labextensions/nbtrack"
+if [ -L "$labext_link" ]; then rm -f "$labext_link"; fi
 # Editable install builds the JupyterLab extension with Node (jlpm) the first time.
 python -m pip install -q -e ".[test,keras,mlflow]"
 

@@ -307,10 +307,27 @@ def test_refusals_are_one_line_and_change_nothing(server: MlflowServer, tmp_path
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def _tutorial_copy(server: MlflowServer, db: Path) -> None:
+    """The server's mlflow.db, written by the server's (older) MLflow, copied to ``db``:
+    a tutorial's database (creating one costs MLflow ~15 s). The copy is what is pulled."""
+    source = sqlite3.connect(server.workdir / "mlflow.db")
+    target = sqlite3.connect(db)
+    source.backup(target)
+    target.close()
+    source.close()
+
+
+def _folder_state(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
 def test_pull_opens_a_tutorial_database_and_mlruns_folder(server: MlflowServer, tmp_path: Path) -> None:
-    # the server's own mlflow.db stands for the tutorial's (creating one costs MLflow ~15 s)
-    db = server.workdir / "mlflow.db"
-    c = client(f"sqlite:///{db}")
+    # Written through the server, so the database keeps the server's MLflow schema even when
+    # this environment's mlflow-skinny is newer (it would upgrade a database it opens).
+    c = client(server.uri)
+    tutorial = tmp_path / "tutorial"
+    tutorial.mkdir()
+    db = tutorial / "mlflow.db"
     exp = c.create_experiment("tutorial", artifact_location=(tmp_path / "tutorial-artifacts").as_uri())
     run = c.create_run(exp, start_time=1_700_000_000_000, run_name="baseline")
     c.log_param(run.info.run_id, "lr", "0.01")
@@ -321,11 +338,16 @@ def test_pull_opens_a_tutorial_database_and_mlruns_folder(server: MlflowServer, 
     c.log_artifact(run.info.run_id, str(tmp_path / "plot.txt"), "figures")
     live = c.create_run(exp, start_time=1_700_000_000_000, run_name="still-running")
     c.log_metric(live.info.run_id, "loss", 1.0, timestamp=1_700_000_000_000, step=0)
+    _tutorial_copy(server, db)
+    before = _folder_state(tutorial)
     nbtrack.pull(f"sqlite:///{db}", experiment="tutorial", progress=False)
+    # the user's database is read, never written: same bytes, nothing created beside it
+    assert _folder_state(tutorial) == before and sorted(p.name for p in tutorial.iterdir()) == ["mlflow.db"]
     assert nbtrack.get_run(live.info.run_id).info.status == "RUNNING"
     # it goes on and ends there; the next pull brings it again, whole
     c.log_metric(live.info.run_id, "loss", 0.5, timestamp=1_700_000_000_001, step=1)
     c.set_terminated(live.info.run_id, "FINISHED", end_time=1_700_000_000_900)
+    _tutorial_copy(server, db)
     nbtrack.pull(f"sqlite:///{db}", experiment="tutorial", progress=False)
     ended = nbtrack.get_run(live.info.run_id)
     assert (ended.info.status, ended.info.end_time) == ("FINISHED", 1_700_000_000_900)
@@ -340,6 +362,7 @@ def test_pull_opens_a_tutorial_database_and_mlruns_folder(server: MlflowServer, 
     assert Path(plot).read_text() == "a plot"
     # a database whose runs keep their artifacts on the server: one line, pointing at the server
     client(server.uri).create_run(client(server.uri).create_experiment("served"))
+    _tutorial_copy(server, db)
     with pytest.raises(InvalidInput, match="pull from that server's http:// URL"):
         nbtrack.pull(f"sqlite:///{db}", experiment="served", progress=False)
 

@@ -44,7 +44,7 @@ from .mapping import (
     split_synthesized,
 )
 from .progress import Progress
-from .remote import mlflow_client, quote, remote_key, tracking_uri, translate
+from .remote import quote, remote_key, source_client, tracking_uri, translate
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def pull(source: str, experiment: str | None = None, *, handle: StoreHandle | No
 
     handle = handle or store_handle()
     uri = tracking_uri(source, pulling=True)
-    client = mlflow_client(source, pulling=True)
-    return _Puller(uri, client, handle, progress).run(experiment)
+    with source_client(source) as client:
+        return _Puller(uri, client, handle, progress).run(experiment)
 
 
 class _Puller:

@@ -50,6 +50,110 @@ def mlflow_client(uri: str, *, pulling: bool = False) -> Any:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+@contextlib.contextmanager
+def source_client(source: str) -> Iterator[Any]:
+    """An ``MlflowClient`` that reads ``source`` (to pull) and never writes to it.
+
+    MLflow's SQL store upgrades a database whose schema is older than the client's (a
+    newer mlflow-skinny opening a tutorial's ``mlflow.db`` adds tables and moves its
+    alembic revision), and its file store creates ``.trash`` in an ``mlruns/`` folder.
+    A pull must leave the user's store as it found it, so an SQLite database is read
+    from a snapshot in a temporary folder (SQLite's backup API: consistent even while
+    another process writes), which MLflow may upgrade freely; a server database whose
+    schema differs from the client's is refused in one line; and a ``.trash`` folder
+    that MLflow created for the pull is removed again.
+
+    Example:
+        >>> with source_client("sqlite:///mlflow.db") as client:  # doctest: +SKIP
+        ...     client.search_experiments()
+    """
+    import tempfile
+
+    uri = tracking_uri(source, pulling=True)
+    if uri.startswith("sqlite:///"):
+        with tempfile.TemporaryDirectory(prefix="nbtrack-pull-source-") as tmp:
+            copy = Path(tmp) / "mlflow.db"
+            _snapshot(Path(uri[len("sqlite:///"):]).expanduser().absolute(), copy)
+            _upgrade_copy(f"sqlite:///{copy}", uri)
+            yield mlflow_client(f"sqlite:///{copy}", pulling=True)
+        return
+    if uri.startswith("file://"):
+        trash = Path(uri[len("file://"):]) / ".trash"
+        made_trash = not trash.exists()
+        try:
+            yield mlflow_client(uri, pulling=True)
+        finally:
+            if made_trash and trash.is_dir() and not any(trash.iterdir()):
+                trash.rmdir()
+        return
+    if "://" in uri and not uri.startswith(("http://", "https://")):
+        _require_same_schema(uri)
+    yield mlflow_client(uri, pulling=True)
+
+
+def _snapshot(database: Path, copy: Path) -> None:
+    """Copy ``database`` to ``copy`` through SQLite's backup API, opening it read-only."""
+    import sqlite3
+
+    source = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
+def _upgrade_copy(copy_uri: str, uri: str) -> None:
+    """Bring the snapshot of an older MLflow database to this client's schema (the user's
+    file stays as it is); a database newer than the client is refused in one line."""
+    try:
+        import sqlalchemy
+        from mlflow.store.db import utils
+    except ImportError:
+        raise InvalidInput(f"pulling from a database needs MLflow's client: {INSTALL}") from None
+    engine = sqlalchemy.create_engine(copy_uri)
+    try:
+        found, expected = utils._get_schema_version(engine), utils._get_latest_schema_revision()
+        if found == expected:
+            return
+        try:
+            with translate(uri):
+                utils._upgrade_db(engine)
+        except RemoteError:
+            import mlflow
+
+            raise InvalidInput(
+                f"{uri} is at MLflow schema {found}, which this client (mlflow-skinny "
+                f"{mlflow.__version__}) cannot read: install the MLflow version that wrote it") from None
+    finally:
+        engine.dispose()
+
+
+def _require_same_schema(uri: str) -> None:
+    """Refuse to open a server database whose MLflow schema is not the client's: MLflow's
+    SQL store would upgrade it (a team's database, which only its admins should migrate)."""
+    try:
+        import sqlalchemy
+        from mlflow.store.db import utils
+    except ImportError:
+        raise InvalidInput(f"pulling from a database needs MLflow's client: {INSTALL}") from None
+    with translate(uri):
+        engine = sqlalchemy.create_engine(_with_driver(uri, uri.split("://", 1)[0].lower()))
+        try:
+            found = utils._get_schema_version(engine)
+            expected = utils._get_latest_schema_revision()
+        finally:
+            engine.dispose()
+    if found != expected:
+        import mlflow
+
+        raise InvalidInput(
+            f"{remote_key(uri)} is at MLflow schema {found}, not the {expected} of this client "
+            f"(mlflow-skinny {mlflow.__version__}), and nbtrack never migrates a database it reads: "
+            "pull from that server's http:// URL, or install the server's MLflow version")
+
+
 def probe(uri: str, timeout: float = 10.0) -> None:
     """Fail at once when nothing answers at ``uri`` (MLflow's client retries a refused
     connection with backoff for minutes before it gives up)."""

@@ -196,10 +196,21 @@ class Comparison:
             ui.diff.value = self.diff_html()
 
     def _render_follow_ups(self) -> None:
-        parts, self._follow_ups = self._follow_ups, {}
+        """Draw one deferred part, then yield to the kernel's loop before the next: a click
+        that arrives meanwhile is answered before the rest (which it merges with its own),
+        instead of waiting behind a table and two plots."""
         self._follow_up_handle = None
-        if any(parts.values()):
-            self.render(curves=False, controls=False, **parts)
+        part = next((name for name in FOLLOW_UP_ORDER if self._follow_ups.get(name)), None)
+        if part is None:
+            self._follow_ups = {}
+            return
+        self._follow_ups[part] = False
+        self.render(curves=False, controls=False, **{name: name == part for name in FOLLOW_UP_ORDER})
+        if any(self._follow_ups.values()):
+            import asyncio
+
+            self._follow_up_handle = asyncio.get_running_loop().call_later(
+                FOLLOW_UP_STEP, self._render_follow_ups)
 
     def _show(self, name: str, fig: Any) -> None:
         self.figures[name] = fig
@@ -280,6 +291,8 @@ class Comparison:
 
 
 FOLLOW_UP_DELAY = 0.3  # seconds: long enough for the browser to paint the curves first
+FOLLOW_UP_STEP = 0.02  # seconds between deferred parts: room for a click's message to arrive
+FOLLOW_UP_ORDER = ("table", "diff", "scatter", "parcoords")  # what a user reads first
 
 
 def _defer(comparison: Comparison, parts: dict[str, bool]) -> bool:

@@ -9,8 +9,10 @@ damaged one is read table by table, row by row in key order (the idea of
 the ``sqlite3`` shell's ``.recover``, through the public API): forward from
 the first row until a damaged page stops the read, then backward from the
 last row to the same place, so the rows on either side of the damage are
-kept. ``metric_chunks`` is rebuilt from the recovered points, so every
-recovered point is readable.
+kept. A metric block (``metric_blocks``) is copied whole or not at all, and one
+whose arrays do not match its count is dropped (and reported); a store from before
+``m005_metric_blocks`` has its recovered ``metric_history`` rows rewritten as
+blocks, as the migration would have.
 
 Example:
     >>> import tempfile
@@ -136,25 +138,51 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
         conn = store.conn
         conn.execute("BEGIN")
         for table in _tables(conn):
-            if table.startswith(("_sqlite", "sqlite_")) or table == "metric_chunks":
-                continue  # migration bookkeeping is the new store's own; chunks are rebuilt below
+            if table.startswith(("_sqlite", "sqlite_")):
+                continue  # migration bookkeeping is the new store's own
             if table not in source_tables:
-                notes.append(f"{table}: missing from the damaged store")
+                if not (table == "metric_blocks" and "metric_history" in source_tables):
+                    notes.append(f"{table}: missing from the damaged store")
                 continue
             counts[table], note = _copy_table(source, conn, table)
             if note:
                 notes.append(note)
-        conn.execute("DELETE FROM metric_chunks")
-        # One chunk per series covering all its recovered points: queries filter by run and key
-        # inside the range, so the other series' rows in between are skipped.
-        conn.execute("INSERT INTO metric_chunks (run, key, first_rowid, last_rowid, count) "
-                     "SELECT run, key, min(rowid), max(rowid), count(*) FROM metric_history "
-                     "GROUP BY run, key")
-        counts["metric_chunks"] = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+        if "metric_blocks" in source_tables:
+            notes.extend(_drop_torn_blocks(conn))
+        elif "metric_history" in source_tables:
+            counts["metric_blocks"], note = _blocks_from_old_history(source, conn)
+            notes.append(note)
         conn.execute("COMMIT")
-    notes.append("metric_chunks: rebuilt from the recovered metric points")
     notes.append(_blobs_note(location))
     return RecoveryReport(target.database, "row by row", counts, notes)
+
+
+def _drop_torn_blocks(conn: sqlite3.Connection) -> list[str]:
+    """Drop recovered blocks whose arrays do not hold ``count`` points each."""
+    torn = conn.execute(
+        'DELETE FROM metric_blocks WHERE length(steps) != 8 * count OR length("values") != 8 * count '
+        "OR length(timestamps) != 8 * count").rowcount
+    return [f"metric_blocks: {torn} block(s) were damaged and are dropped"] if torn > 0 else []
+
+
+def _blocks_from_old_history(source: sqlite3.Connection, conn: sqlite3.Connection) -> tuple[int, str]:
+    """A store from before m005: its readable metric_history rows become blocks, with its
+    push marks (metric_rowid) turned into positions as the migration does."""
+    from .metric_blocks import blocks_from_history
+
+    conn.execute("CREATE TEMP TABLE metric_history (run INTEGER, key TEXT, value REAL, step INTEGER, "
+                 "timestamp INTEGER)")
+    copied, note = _copy_table(source, conn, "metric_history")
+    try:
+        pushed = source.execute("SELECT remote, run, metric_rowid FROM remote_runs WHERE metric_rowid > 0").fetchall()
+    except sqlite3.DatabaseError:
+        pushed = []
+    positions = blocks_from_history(conn, "metric_history", [(run, mark) for _, run, mark in pushed])
+    conn.executemany("UPDATE remote_runs SET metric_position = ? WHERE remote = ? AND run = ?",
+                     [(positions.get((run, mark), 0), remote, run) for remote, run, mark in pushed])
+    conn.execute("DROP TABLE temp.metric_history")
+    blocks = conn.execute("SELECT count(*) FROM metric_blocks").fetchone()[0]
+    return blocks, (note or "metric_history") + f": {copied} point(s) rewritten as {blocks} metric block(s)"
 
 
 def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: str) -> tuple[int, str | None]:

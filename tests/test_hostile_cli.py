@@ -236,7 +236,7 @@ def test_doctor_reports_and_recovers_a_damaged_store(tmp_path: Path) -> None:
     recovered = nbtrack.search_runs()
     assert 0 < len(recovered) <= 30
     history = nbtrack.Client().get_metric_history(recovered.iloc[0]["run_id"], "loss")
-    assert len(history) > 0  # points are readable: metric_chunks was rebuilt
+    assert len(history) > 0  # the recovered blocks are readable
 
     # Never overwrite: a second recovery into the same directory is refused.
     code, out = invoke("doctor", "--store", str(damaged.parent), "--recover", str(tmp_path / "rescued"))

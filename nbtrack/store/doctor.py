@@ -203,9 +203,14 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
     names = list(dict.fromkeys([*key, *columns]))
     order_asc = ", ".join(f'"{k}"' if k != "rowid" else "rowid" for k in key)
 
-    copied = 0
+    copied = lost = 0
     forward_end: tuple | None = None
     broke = False
+
+    def write(row: tuple) -> None:
+        record = dict(zip(names, row))
+        target.execute(insert, [record[c] for c in columns] + ([record["rowid"]] if key == ["rowid"] else []))
+
     for descending in (False, True):
         last: tuple | None = None
         while True:
@@ -213,30 +218,91 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
             try:
                 rows = source.execute(sql, args).fetchall()
             except sqlite3.DatabaseError:
-                broke = True
-                break
+                # One row at a time from here: a row whose own content (say, a metric block's
+                # overflow pages) is damaged is skipped, as long as the tree still gives its key.
+                step = _one_by_one(source, table, selected, key, order_asc, last, descending, forward_end)
+                progressed = False
+                for row, ok in step:
+                    progressed = True
+                    if ok:
+                        write(row)
+                        copied += 1
+                    else:
+                        lost += 1
+                    last = tuple(row[: len(key)])
+                    if not descending:
+                        forward_end = last
+                broke = broke or step.broke
+                if step.broke or not progressed:
+                    break
+                continue  # back to batches after the damaged stretch
             if not rows:
                 break
             for row in rows:
-                record = dict(zip(names, row))
-                values = [record[c] for c in columns] + ([record["rowid"]] if key == ["rowid"] else [])
-                target.execute(insert, values)
+                write(row)
                 copied += 1
             last = tuple(rows[-1][: len(key)])
             if not descending:
                 forward_end = last
         if not broke:
-            break  # the forward pass read the whole table
-    note = f"{table}: some rows were on damaged pages and are lost; {copied} recovered" if broke else None
+            break  # the forward pass read the whole table (skipping unreadable rows, if any)
+    note = None
+    if broke:
+        note = f"{table}: some rows were on damaged pages and are lost; {copied} recovered"
+    elif lost:
+        note = f"{table}: {lost} row(s) had damaged content and are lost; {copied} recovered"
     return copied, note
 
 
+class _OneByOne:
+    """Up to ``BATCH`` rows after ``last`` one at a time: (row, True), or (key, False) for a row
+    whose key is readable but whose content is not; stops early at the end or where the tree
+    itself is damaged (``broke``)."""
+
+    def __init__(self, source: sqlite3.Connection, table: str, selected: str, key: list[str], order: str,
+                 last: tuple | None, descending: bool, stop: tuple | None) -> None:
+        self.args = (source, table, selected, key, order, last, descending, stop)
+        self.broke = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        source, table, selected, key, order, last, descending, stop = self.args
+        key_columns = order
+        for _ in range(BATCH):
+            sql, args = _page_query(table, key_columns, key, order, last, descending, stop, limit=1)
+            try:
+                found = source.execute(sql, args).fetchone()
+            except sqlite3.DatabaseError:
+                self.broke = True
+                return
+            if found is None:
+                return
+            sql, args = _page_query(table, selected, key, order, None, False, None, limit=1, at=tuple(found))
+            try:
+                row = source.execute(sql, args).fetchone()
+            except sqlite3.DatabaseError:
+                row = None
+            if row is None:
+                yield tuple(found), False
+            else:
+                yield row, True
+            last = tuple(found)
+
+
+def _one_by_one(*args) -> _OneByOne:  # type: ignore[no-untyped-def]
+    return _OneByOne(*args)
+
+
 def _page_query(table: str, selected: str, key: list[str], order: str, last: tuple | None,
-                descending: bool, stop: tuple | None) -> tuple[str, list[object]]:
-    """The next batch in key order after ``last``; going backward, only rows after ``stop``."""
+                descending: bool, stop: tuple | None, *, limit: int = BATCH,
+                at: tuple | None = None) -> tuple[str, list[object]]:
+    """The next batch in key order after ``last``; going backward, only rows after ``stop``;
+    with ``at``, the row with that key."""
     columns = "(" + order + ")"
     marks = "(" + ", ".join("?" * len(key)) + ")"
     where, args = [], []
+    if at is not None:
+        where.append(f"{columns} = {marks}")
+        args.extend(at)
     if last is not None:
         where.append(f"{columns} {'<' if descending else '>'} {marks}")
         args.extend(last)
@@ -246,7 +312,7 @@ def _page_query(table: str, selected: str, key: list[str], order: str, last: tup
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     direction = " DESC" if descending else ""
     ordering = ", ".join(f"{part}{direction}" for part in order.split(", "))
-    return f'SELECT {selected} FROM "{table}"{clause} ORDER BY {ordering} LIMIT {BATCH}', args
+    return f'SELECT {selected} FROM "{table}"{clause} ORDER BY {ordering} LIMIT {limit}', args
 
 
 def _without_rowid(conn: sqlite3.Connection, table: str) -> bool:

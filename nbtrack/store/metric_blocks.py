@@ -30,11 +30,14 @@ import sqlite3
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+_RUN, _KEY, _VALUE, _STEP, _SECONDS = (itemgetter(i) for i in range(5))
+_RUN_AND_KEY = itemgetter(0, 1)
 BLOCK_POINTS = 100_000  # a block never holds more points than this (a batch's larger group is split)
 POSITION_SHIFT = 32
 _SWAP = sys.byteorder != "little"  # the file is little-endian on every machine
@@ -88,7 +91,7 @@ def decode_values(blob: bytes) -> array:
     return _unpack("d", blob)
 
 
-def millis(seconds: Sequence[float]) -> np.ndarray:
+def millis(seconds: Sequence[float] | np.ndarray) -> np.ndarray:
     """``int(s * 1000 + 0.5)`` of each time in seconds, as the row-per-point INSERT computed it
     (``CAST(? * 1000 + 0.5 AS INTEGER)``: double arithmetic, then truncation)."""
     import numpy as np
@@ -106,16 +109,20 @@ def write_points(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[tuple]
     ``metric_summaries`` (NaN as None)."""
     import numpy as np
 
-    runs, keys, values, steps, seconds = zip(*rows)
-    value_array = np.array(values, dtype=np.float64)
-    step_array = np.array(steps, dtype=np.int64)
-    stamp_array = millis(seconds)
-    if len(set(runs)) == 1 and len(set(keys)) == 1:  # the usual training loop: one series
-        groups = [((runs[0], keys[0]), None)]
+    n = len(rows)
+    # One C-level pass per column (zip(*rows) costs twice as much: it builds 5 tuples of n).
+    value_array = np.fromiter(map(_VALUE, rows), np.float64, count=n)
+    step_array = np.fromiter(map(_STEP, rows), np.int64, count=n)
+    stamp_array = millis(np.fromiter(map(_SECONDS, rows), np.float64, count=n))
+    first = rows[0]
+    runs, keys = set(map(_RUN, rows)), set(map(_KEY, rows))
+    groups: list[tuple[tuple[int, str], Any]]
+    if len(runs) == 1 and len(keys) == 1:  # the usual training loop: one series
+        groups = [((first[0], first[1]), None)]
     else:
-        pairs = list(zip(runs, keys))
+        pairs = list(map(_RUN_AND_KEY, rows))
         index = {pair: i for i, pair in enumerate(dict.fromkeys(pairs))}  # first-seen order
-        ids = np.fromiter(map(index.__getitem__, pairs), dtype=np.int64, count=len(pairs))
+        ids = np.fromiter(map(index.__getitem__, pairs), dtype=np.int64, count=n)
         order = np.argsort(ids, kind="stable")  # logging order kept inside each series
         bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=len(index)))))
         groups = [(pair, order[bounds[i]:bounds[i + 1]]) for pair, i in index.items()]

@@ -199,3 +199,20 @@ def test_a_run_moves_between_stores_with_its_points(tmp_path: Path) -> None:
     assert math.isnan(moved[1].value) and bits(moved[2].value) == bits(-0.0)
     store.close()
     other.close()
+
+
+def test_small_and_large_batches_pack_the_same_bytes_and_folds(tmp_path: Path, monkeypatch) -> None:
+    rows = [(1 + i % 2, f"k{i % 3}", [0.25, NAN, INF, -INF, -0.0, None, 1e300][i % 7], (i * 7919) % 50 - 20,
+             1_700_000_000.0 + i * 0.0007) for i in range(700)]
+    found = []
+    for numpy_rows in (10 ** 9, 1):  # the array-module path, then numpy for every batch
+        monkeypatch.setattr(metric_blocks, "NUMPY_ROWS", numpy_rows)
+        store = open_store(resolve_location(tmp_path / str(numpy_rows)))
+        store.conn.execute("BEGIN")
+        folds = metric_blocks.write_points(store.conn, rows)
+        store.conn.execute("COMMIT")
+        blocks = store.conn.execute('SELECT run, key, count, steps, "values", timestamps FROM metric_blocks '
+                                    "ORDER BY id").fetchall()
+        found.append((blocks, repr(folds)))
+        store.close()
+    assert found[0] == found[1]

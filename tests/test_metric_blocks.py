@@ -216,3 +216,20 @@ def test_small_and_large_batches_pack_the_same_bytes_and_folds(tmp_path: Path, m
         found.append((blocks, repr(folds)))
         store.close()
     assert found[0] == found[1]
+
+
+def test_doctor_rewrites_the_points_of_a_damaged_pre_m005_store_as_blocks(tmp_path: Path) -> None:
+    from nbtrack.store import doctor
+
+    database, rows = _old_store(tmp_path / "old")
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, isolation_level=None)
+    report = doctor._row_by_row(source, resolve_location(tmp_path / "old"), resolve_location(tmp_path / "new"))
+    source.close()
+    assert any("rewritten as" in note for note in report.notes), report.notes
+    store = open_store(resolve_location(tmp_path / "new"))
+    steps, values, _ = metric_blocks.series_arrays(store.conn, 1, "b")
+    assert steps.tolist() == [r[3] for r in rows if r[:2] == (1, "b")]
+    state = sync.push_state(store, "http://x")
+    after = list(sync.metric_points_after(store, 1, state[1].metric_position))
+    assert len(after) == sum(1 for rowid, r in enumerate(rows, start=1) if r[0] == 1 and rowid > 250)
+    store.close()

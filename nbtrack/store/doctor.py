@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,7 +221,7 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
             except sqlite3.DatabaseError:
                 # One row at a time from here: a row whose own content (say, a metric block's
                 # overflow pages) is damaged is skipped, as long as the tree still gives its key.
-                step = _one_by_one(source, table, selected, key, order_asc, last, descending, forward_end)
+                step = _OneByOne(source, table, selected, key, order_asc, last, descending, forward_end)
                 progressed = False
                 for row, ok in step:
                     progressed = True
@@ -264,7 +265,7 @@ class _OneByOne:
         self.args = (source, table, selected, key, order, last, descending, stop)
         self.broke = False
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[tuple, bool]]:
         source, table, selected, key, order, last, descending, stop = self.args
         key_columns = order
         for _ in range(BATCH):
@@ -286,10 +287,6 @@ class _OneByOne:
             else:
                 yield row, True
             last = tuple(found)
-
-
-def _one_by_one(*args) -> _OneByOne:  # type: ignore[no-untyped-def]
-    return _OneByOne(*args)
 
 
 def _page_query(table: str, selected: str, key: list[str], order: str, last: tuple | None,

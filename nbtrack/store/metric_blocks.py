@@ -190,8 +190,8 @@ def _fold(steps: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> tuple:
     at_top = np.flatnonzero(steps == top)
     last = int(at_top[-1])
     last_value = float(values[last])
-    finite = values[~np.isnan(values)]
-    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
+    numbers = values[~np.isnan(values)]
+    low, high = (float(numbers.min()), float(numbers.max())) if len(numbers) else (None, None)
     return (None if last_value != last_value else last_value, top, int(stamps[last]), low, high,
             len(values))
 
@@ -247,11 +247,6 @@ def series_arrays(conn: sqlite3.Connection, pk: int, key: str) -> tuple[np.ndarr
         return np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64)
     chunk = _chunk(np, 0, [(r[2], r[3], r[4]) for r in rows])
     return chunk.steps, chunk.values, chunk.stamps
-
-
-def series_count(conn: sqlite3.Connection, pk: int, key: str) -> int:
-    return conn.execute("SELECT coalesce(sum(count), 0) FROM metric_blocks WHERE run = ? AND key = ?",
-                        (pk, key)).fetchone()[0]
 
 
 def run_points(conn: sqlite3.Connection, pk: int, after: int = 0) -> Iterator[tuple[int, str, float, int, int]]:

@@ -207,6 +207,7 @@ def test_small_and_large_batches_pack_the_same_bytes_and_folds(tmp_path: Path, m
     found = []
     for numpy_rows in (10 ** 9, 1):  # the array-module path, then numpy for every batch
         monkeypatch.setattr(metric_blocks, "NUMPY_ROWS", numpy_rows)
+        monkeypatch.setattr(metric_blocks, "SMALL_GROUP", 0 if numpy_rows == 1 else 256)
         store = open_store(resolve_location(tmp_path / str(numpy_rows)))
         store.conn.execute("BEGIN")
         folds = metric_blocks.write_points(store.conn, rows)

@@ -39,7 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
 _RUN, _KEY, _VALUE, _STEP, _SECONDS = (itemgetter(i) for i in range(5))
 _RUN_AND_KEY = itemgetter(0, 1)
 _THOUSAND, _HALF, _NAN = 1000.0, 0.5, float("nan")
-NUMPY_ROWS = 2048  # batches from this size on are packed with numpy
+NUMPY_ROWS = 2048  # batches from this size on are packed with numpy...
+SMALL_GROUP = 256  # ...unless their series hold fewer points than this on average
 BLOCK_POINTS = 100_000  # a block never holds more points than this (a batch's larger group is split)
 POSITION_SHIFT = 32
 _SWAP = sys.byteorder != "little"  # the file is little-endian on every machine
@@ -110,27 +111,32 @@ def write_points(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[tuple]
     ``(run, key, last_value, last_step, last_timestamp, min, max, count)`` for
     ``metric_summaries`` (NaN as None).
 
-    A small batch (the usual one outside a tight loop) is packed with the ``array`` module,
-    so a notebook that logs a few points never loads numpy in the writer; a large one with
-    numpy. Both give the same bytes and folds (a test checks it).
+    A small batch (the usual one outside a tight loop), or one of many short series, is
+    packed with the ``array`` module, so a notebook that logs a few points never loads numpy
+    in the writer; a large one with numpy. Both give the same bytes and folds (a test
+    checks it).
     """
     if len(rows) < NUMPY_ROWS:
         return _write_small(conn, rows)
+    n = len(rows)
+    first = rows[0]
+    runs, keys = set(map(_RUN, rows)), set(map(_KEY, rows))
+    index: dict[tuple[int, str], int] = {}
+    if len(runs) > 1 or len(keys) > 1:
+        pairs = list(map(_RUN_AND_KEY, rows))
+        index = {pair: i for i, pair in enumerate(dict.fromkeys(pairs))}  # first-seen order
+        if len(index) * SMALL_GROUP > n:  # many short series (500 runs of 5 metrics): numpy per group costs more
+            return _write_small(conn, rows)
     import numpy as np
 
-    n = len(rows)
     # One C-level pass per column (zip(*rows) costs twice as much: it builds 5 tuples of n).
     value_array = np.fromiter(map(_VALUE, rows), np.float64, count=n)
     step_array = np.fromiter(map(_STEP, rows), np.int64, count=n)
     stamp_array = millis(np.fromiter(map(_SECONDS, rows), np.float64, count=n))
-    first = rows[0]
-    runs, keys = set(map(_RUN, rows)), set(map(_KEY, rows))
     groups: list[tuple[tuple[int, str], Any]]
-    if len(runs) == 1 and len(keys) == 1:  # the usual training loop: one series
+    if not index:  # the usual training loop: one series
         groups = [((first[0], first[1]), None)]
     else:
-        pairs = list(map(_RUN_AND_KEY, rows))
-        index = {pair: i for i, pair in enumerate(dict.fromkeys(pairs))}  # first-seen order
         ids = np.fromiter(map(index.__getitem__, pairs), dtype=np.int64, count=n)
         order = np.argsort(ids, kind="stable")  # logging order kept inside each series
         bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=len(index)))))

@@ -121,8 +121,9 @@ class NbtrackEngine(FluentEngine):
     """nbtrack's fluent API; the store is ``<dir>/nbtrack.db`` (schema: docs/schema.md)."""
 
     name = module = "nbtrack"
-    count_sql = "SELECT count(*) FROM metric_history WHERE key = '{key}'"
-    probe_sql = f"SELECT count(*) FROM metric_history WHERE key = '{PROBE_KEY}'"
+    # Points are stored as blocks (one row per flushed batch and series); count sums them.
+    count_sql = "SELECT coalesce(sum(count), 0) FROM metric_blocks WHERE key = '{key}'"
+    probe_sql = f"SELECT coalesce(sum(count), 0) FROM metric_blocks WHERE key = '{PROBE_KEY}'"
 
     def open(self, store: Path, experiment: str = "bench") -> None:
         import nbtrack

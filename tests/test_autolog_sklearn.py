@@ -161,7 +161,7 @@ def test_nothing_is_written_to_a_run_after_it_ended(data) -> None:
     pipe = pipeline()
     with nbtrack.start_run() as run:
         pipe.fit(X, y)
-    before = {table: rows(table) for table in ("runs", "metric_history", "params", "tags", "artifacts")}
+    before = {table: rows(table) for table in ("runs", "metric_blocks", "params", "tags", "artifacts")}
     with pytest.warns(NbtrackWarning, match="has ended, is not logged"):
         sklearn.metrics.accuracy_score(y_test, pipe.predict(X_test))
     pipe.score(X_test, y_test)
@@ -342,7 +342,7 @@ def test_a_track_cell_that_fits_records_everything_without_a_log_call(ip, data) 
     assert "model" in [f.path for f in nbtrack.Client().list_artifacts(summary.run_id)]
     assert len(nbtrack.search_runs()) == 1  # the cell's run, no managed run beside it
     # The next cell is not tracked: its evaluation of the same model writes nothing anywhere.
-    before = {table: rows(table) for table in ("runs", "metric_history", "params", "artifacts")}
+    before = {table: rows(table) for table in ("runs", "metric_blocks", "params", "artifacts")}
     with pytest.warns(NbtrackWarning, match="has ended"):
         ip.run_cell("accuracy_score(y_test, pipe.predict(X_test))\npipe.score(X_test, y_test)\n")
     assert {table: rows(table) for table in before} == before

@@ -224,7 +224,8 @@ def test_doctor_reports_and_recovers_a_damaged_store(tmp_path: Path) -> None:
     damaged = _corrupt_copy(_store_with_runs(), tmp_path / "damaged")
     before = damaged.read_bytes()
     code, out = invoke("doctor", "--store", str(damaged.parent))
-    assert code == 1 and "malformed" in out and "Traceback" not in out, out
+    # What SQLite reports depends on which pages the bytes hit: a malformed image or a tree fault.
+    assert code == 1 and ("malformed" in out or "tree page" in out) and "Traceback" not in out, out
 
     code, out = invoke("doctor", "--store", str(damaged.parent), "--recover", str(tmp_path / "rescued"))
     assert code == 1 and "recovered into" in out and "row by row" in out, out
@@ -235,8 +236,10 @@ def test_doctor_reports_and_recovers_a_damaged_store(tmp_path: Path) -> None:
     nbtrack.set_tracking_uri(tmp_path / "rescued")
     recovered = nbtrack.search_runs()
     assert 0 < len(recovered) <= 30
-    history = nbtrack.Client().get_metric_history(recovered.iloc[0]["run_id"], "loss")
-    assert len(history) > 0  # points are readable: metric_chunks was rebuilt
+    histories = [nbtrack.Client().get_metric_history(run_id, "loss") for run_id in recovered["run_id"]]
+    # The recovered blocks are readable; a block whose pages were hit is lost whole.
+    assert sum(len(h) > 0 for h in histories) >= len(recovered) - 3
+    assert all(len(h) <= 2000 for h in histories)
 
     # Never overwrite: a second recovery into the same directory is refused.
     code, out = invoke("doctor", "--store", str(damaged.parent), "--recover", str(tmp_path / "rescued"))

@@ -164,7 +164,7 @@ def test_buffer_size_threshold_splits_transactions(nbtrack_home: Path, monkeypat
             nbtrack.log_metric("x", 1.0, step=step)
         nbtrack.flush()
     conn = sqlite3.connect(nbtrack_home / "nbtrack.db")
-    chunk_sizes = [r[0] for r in conn.execute("SELECT count FROM metric_chunks")]
+    chunk_sizes = [r[0] for r in conn.execute("SELECT count FROM metric_blocks ORDER BY id")]
     assert sum(chunk_sizes) == 4500 and max(chunk_sizes) <= 1000
     assert nbtrack.get_run(run.run_id).data.metric_summaries["x"].count == 4500
 

@@ -181,7 +181,7 @@ class _Pusher:
                 self.created += 1
             self.handle.execute(sync.MapRun(self.remote, pk, remote_id, "push", now_ms()))
             self._log_params_and_tags(remote_id, record, {} if tags_sent else tags)
-            self._log_metrics(pk, remote_id, state.metric_rowid if state else 0, bar)
+            self._log_metrics(pk, remote_id, state.metric_position if state else 0, bar)
             self._log_inputs(remote_id, record)
             self._log_artifacts(pk, remote_id, record)
             if record.status in _TERMINAL:
@@ -226,13 +226,13 @@ class _Pusher:
             self.client.log_batch(remote_id, metrics=batch, synchronous=True)
             # The mark moves only once the server has the batch: an interrupted push resends
             # at most this one batch, and MLflow's SQL store keeps one copy of a repeated point.
-            self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), metric_rowid=last))
+            self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), metric_position=last))
             self.points += len(batch)
             bar.points(len(batch))
 
-        for rowid, key, value, step, timestamp in sync.metric_points_after(store, pk, after):
+        for position, key, value, step, timestamp in sync.metric_points_after(store, pk, after):
             batch.append(Metric(key, float("nan") if value is None else value, timestamp, step))
-            last = rowid
+            last = position
             if len(batch) == MAX_METRICS:
                 send()
                 batch = []

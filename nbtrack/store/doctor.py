@@ -9,8 +9,10 @@ damaged one is read table by table, row by row in key order (the idea of
 the ``sqlite3`` shell's ``.recover``, through the public API): forward from
 the first row until a damaged page stops the read, then backward from the
 last row to the same place, so the rows on either side of the damage are
-kept. ``metric_chunks`` is rebuilt from the recovered points, so every
-recovered point is readable.
+kept. A metric block (``metric_blocks``) is copied whole or not at all, and one
+whose arrays do not match its count is dropped (and reported); a store from before
+``m005_metric_blocks`` has its recovered ``metric_history`` rows rewritten as
+blocks, as the migration would have.
 
 Example:
     >>> import tempfile
@@ -26,6 +28,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,25 +139,51 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
         conn = store.conn
         conn.execute("BEGIN")
         for table in _tables(conn):
-            if table.startswith(("_sqlite", "sqlite_")) or table == "metric_chunks":
-                continue  # migration bookkeeping is the new store's own; chunks are rebuilt below
+            if table.startswith(("_sqlite", "sqlite_")):
+                continue  # migration bookkeeping is the new store's own
             if table not in source_tables:
-                notes.append(f"{table}: missing from the damaged store")
+                if not (table == "metric_blocks" and "metric_history" in source_tables):
+                    notes.append(f"{table}: missing from the damaged store")
                 continue
             counts[table], note = _copy_table(source, conn, table)
             if note:
                 notes.append(note)
-        conn.execute("DELETE FROM metric_chunks")
-        # One chunk per series covering all its recovered points: queries filter by run and key
-        # inside the range, so the other series' rows in between are skipped.
-        conn.execute("INSERT INTO metric_chunks (run, key, first_rowid, last_rowid, count) "
-                     "SELECT run, key, min(rowid), max(rowid), count(*) FROM metric_history "
-                     "GROUP BY run, key")
-        counts["metric_chunks"] = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+        if "metric_blocks" in source_tables:
+            notes.extend(_drop_torn_blocks(conn))
+        elif "metric_history" in source_tables:
+            counts["metric_blocks"], note = _blocks_from_old_history(source, conn)
+            notes.append(note)
         conn.execute("COMMIT")
-    notes.append("metric_chunks: rebuilt from the recovered metric points")
     notes.append(_blobs_note(location))
     return RecoveryReport(target.database, "row by row", counts, notes)
+
+
+def _drop_torn_blocks(conn: sqlite3.Connection) -> list[str]:
+    """Drop recovered blocks whose arrays do not hold ``count`` points each."""
+    torn = conn.execute(
+        'DELETE FROM metric_blocks WHERE length(steps) != 8 * count OR length("values") != 8 * count '
+        "OR length(timestamps) != 8 * count").rowcount
+    return [f"metric_blocks: {torn} block(s) were damaged and are dropped"] if torn > 0 else []
+
+
+def _blocks_from_old_history(source: sqlite3.Connection, conn: sqlite3.Connection) -> tuple[int, str]:
+    """A store from before m005: its readable metric_history rows become blocks, with its
+    push marks (metric_rowid) turned into positions as the migration does."""
+    from .metric_blocks import blocks_from_history
+
+    conn.execute("CREATE TEMP TABLE metric_history (run INTEGER, key TEXT, value REAL, step INTEGER, "
+                 "timestamp INTEGER)")
+    copied, note = _copy_table(source, conn, "metric_history")
+    try:
+        pushed = source.execute("SELECT remote, run, metric_rowid FROM remote_runs WHERE metric_rowid > 0").fetchall()
+    except sqlite3.DatabaseError:
+        pushed = []
+    positions = blocks_from_history(conn, "metric_history", [(run, mark) for _, run, mark in pushed])
+    conn.executemany("UPDATE remote_runs SET metric_position = ? WHERE remote = ? AND run = ?",
+                     [(positions.get((run, mark), 0), remote, run) for remote, run, mark in pushed])
+    conn.execute("DROP TABLE temp.metric_history")
+    blocks = conn.execute("SELECT count(*) FROM metric_blocks").fetchone()[0]
+    return blocks, (note or "metric_history") + f": {copied} point(s) rewritten as {blocks} metric block(s)"
 
 
 def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: str) -> tuple[int, str | None]:
@@ -175,9 +204,14 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
     names = list(dict.fromkeys([*key, *columns]))
     order_asc = ", ".join(f'"{k}"' if k != "rowid" else "rowid" for k in key)
 
-    copied = 0
+    copied = lost = 0
     forward_end: tuple | None = None
     broke = False
+
+    def write(row: tuple) -> None:
+        record = dict(zip(names, row))
+        target.execute(insert, [record[c] for c in columns] + ([record["rowid"]] if key == ["rowid"] else []))
+
     for descending in (False, True):
         last: tuple | None = None
         while True:
@@ -185,30 +219,87 @@ def _copy_table(source: sqlite3.Connection, target: sqlite3.Connection, table: s
             try:
                 rows = source.execute(sql, args).fetchall()
             except sqlite3.DatabaseError:
-                broke = True
-                break
+                # One row at a time from here: a row whose own content (say, a metric block's
+                # overflow pages) is damaged is skipped, as long as the tree still gives its key.
+                step = _OneByOne(source, table, selected, key, order_asc, last, descending, forward_end)
+                progressed = False
+                for row, ok in step:
+                    progressed = True
+                    if ok:
+                        write(row)
+                        copied += 1
+                    else:
+                        lost += 1
+                    last = tuple(row[: len(key)])
+                    if not descending:
+                        forward_end = last
+                broke = broke or step.broke
+                if step.broke or not progressed:
+                    break
+                continue  # back to batches after the damaged stretch
             if not rows:
                 break
             for row in rows:
-                record = dict(zip(names, row))
-                values = [record[c] for c in columns] + ([record["rowid"]] if key == ["rowid"] else [])
-                target.execute(insert, values)
+                write(row)
                 copied += 1
             last = tuple(rows[-1][: len(key)])
             if not descending:
                 forward_end = last
         if not broke:
-            break  # the forward pass read the whole table
-    note = f"{table}: some rows were on damaged pages and are lost; {copied} recovered" if broke else None
+            break  # the forward pass read the whole table (skipping unreadable rows, if any)
+    note = None
+    if broke:
+        note = f"{table}: some rows were on damaged pages and are lost; {copied} recovered"
+    elif lost:
+        note = f"{table}: {lost} row(s) had damaged content and are lost; {copied} recovered"
     return copied, note
 
 
+class _OneByOne:
+    """Up to ``BATCH`` rows after ``last`` one at a time: (row, True), or (key, False) for a row
+    whose key is readable but whose content is not; stops early at the end or where the tree
+    itself is damaged (``broke``)."""
+
+    def __init__(self, source: sqlite3.Connection, table: str, selected: str, key: list[str], order: str,
+                 last: tuple | None, descending: bool, stop: tuple | None) -> None:
+        self.args = (source, table, selected, key, order, last, descending, stop)
+        self.broke = False
+
+    def __iter__(self) -> Iterator[tuple[tuple, bool]]:
+        source, table, selected, key, order, last, descending, stop = self.args
+        key_columns = order
+        for _ in range(BATCH):
+            sql, args = _page_query(table, key_columns, key, order, last, descending, stop, limit=1)
+            try:
+                found = source.execute(sql, args).fetchone()
+            except sqlite3.DatabaseError:
+                self.broke = True
+                return
+            if found is None:
+                return
+            sql, args = _page_query(table, selected, key, order, None, False, None, limit=1, at=tuple(found))
+            try:
+                row = source.execute(sql, args).fetchone()
+            except sqlite3.DatabaseError:
+                row = None
+            if row is None:
+                yield tuple(found), False
+            else:
+                yield row, True
+            last = tuple(found)
+
+
 def _page_query(table: str, selected: str, key: list[str], order: str, last: tuple | None,
-                descending: bool, stop: tuple | None) -> tuple[str, list[object]]:
-    """The next batch in key order after ``last``; going backward, only rows after ``stop``."""
+                descending: bool, stop: tuple | None, *, limit: int = BATCH,
+                at: tuple | None = None) -> tuple[str, list[object]]:
+    """The next batch in key order after ``last``; going backward, only rows after ``stop``;
+    with ``at``, the row with that key."""
     columns = "(" + order + ")"
     marks = "(" + ", ".join("?" * len(key)) + ")"
     where, args = [], []
+    if at is not None:
+        where.append(f"{columns} = {marks}")
+        args.extend(at)
     if last is not None:
         where.append(f"{columns} {'<' if descending else '>'} {marks}")
         args.extend(last)
@@ -218,7 +309,7 @@ def _page_query(table: str, selected: str, key: list[str], order: str, last: tup
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     direction = " DESC" if descending else ""
     ordering = ", ".join(f"{part}{direction}" for part in order.split(", "))
-    return f'SELECT {selected} FROM "{table}"{clause} ORDER BY {ordering} LIMIT {BATCH}', args
+    return f'SELECT {selected} FROM "{table}"{clause} ORDER BY {ordering} LIMIT {limit}', args
 
 
 def _without_rowid(conn: sqlite3.Connection, table: str) -> bool:

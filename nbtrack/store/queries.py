@@ -405,23 +405,32 @@ def metric_keys(store: Store, run_id: str) -> list[str]:
 
 
 def metric_history(store: Store, run_id: str, key: str) -> list[Metric]:
-    """Every point of one metric of one run, by step then logging order.
+    """Every point of one metric of one run, by step then logging order (NaN as NaN).
 
-    Reads only the rowid ranges ``metric_chunks`` records for this (run, key).
+    Reads only this (run, key)'s blocks (``metric_blocks``).
     """
-    return [Metric(key, _nan(v), ts, step) for v, step, ts in metric_series(store, run_pk(store, run_id), key)]
+    values, steps, stamps, _ = _series_lists(store, run_pk(store, run_id), key)
+    return list(map(Metric, [key] * len(values), values, stamps, steps))
 
 
 def metric_series(store: Store, pk: int, key: str) -> list[MetricPoint]:
-    """The points of one series (NaN as None), ordered by step."""
-    return [MetricPoint._make(row) for row in store.conn.execute(
-        """SELECT m.value, m.step, m.timestamp
-           FROM metric_chunks AS c
-           JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid
-           WHERE c.run = ?1 AND c.key = ?2 AND m.run = ?1 AND m.key = ?2
-           ORDER BY m.step, m.rowid""",
-        (pk, key),
-    )]
+    """The points of one series (NaN as None), ordered by step then logging order."""
+    values, steps, stamps, has_nan = _series_lists(store, pk, key)
+    if has_nan:
+        values = [None if v != v else v for v in values]
+    return list(map(MetricPoint, values, steps, stamps))
+
+
+def _series_lists(store: Store, pk: int, key: str) -> tuple[list, list[int], list[int], bool]:
+    """(values, steps, timestamps) of a series as Python lists, ordered by step then logging
+    order, and whether a value is NaN."""
+    from .metric_blocks import series_arrays
+
+    steps, values, stamps = series_arrays(store.conn, pk, key)
+    if len(steps) > 1 and (steps[1:] < steps[:-1]).any():
+        order = steps.argsort(kind="stable")
+        steps, values, stamps = steps[order], values[order], stamps[order]
+    return values.tolist(), steps.tolist(), stamps.tolist(), bool((values != values).any())
 
 
 def list_artifacts(store: Store, run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -21,7 +21,7 @@ MIGRATION_SET = "nbtrack"
 
 # Kept in step with the @migrations functions below (a test checks it).
 MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry",
-                                    "m004_remote_sync")
+                                    "m004_remote_sync", "m005_metric_blocks")
 
 
 def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
@@ -268,5 +268,37 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             ) WITHOUT ROWID;
             """
         )
+
+    @migrations()
+    def m005_metric_blocks(db: Database) -> None:
+        # Metric points as packed blocks (one row per flushed batch and series, three
+        # little-endian arrays; see metric_blocks.py and docs/schema.md) instead of one row
+        # per point: a million points cost ten INSERTs, not a million. Existing points are
+        # rewritten as blocks in logging order, and a push's high-water mark, a
+        # metric_history rowid until now, becomes a position naming the same points.
+        from .metric_blocks import blocks_from_history
+
+        db.executescript(
+            """
+            CREATE TABLE metric_blocks (
+                id INTEGER PRIMARY KEY,
+                run INTEGER NOT NULL REFERENCES runs(id),
+                key TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                steps BLOB NOT NULL,
+                "values" BLOB NOT NULL,
+                timestamps BLOB NOT NULL
+            );
+            CREATE INDEX metric_blocks_by_series ON metric_blocks(run, key, id);
+            ALTER TABLE remote_runs RENAME COLUMN metric_rowid TO metric_position;
+            """
+        )
+        conn = db.conn
+        pushed = conn.execute(
+            "SELECT remote, run, metric_position FROM remote_runs WHERE metric_position > 0").fetchall()
+        positions = blocks_from_history(conn, "metric_history", [(run, mark) for _, run, mark in pushed])
+        conn.executemany("UPDATE remote_runs SET metric_position = ? WHERE remote = ? AND run = ?",
+                         [(positions.get((run, mark), 0), remote, run) for remote, run, mark in pushed])
+        db.executescript("DROP TABLE metric_history; DROP TABLE metric_chunks;")
 
     return migrations

@@ -3,7 +3,9 @@
 The ``remote_*`` tables (migration ``m004_remote_sync``) map local experiments,
 runs and model versions to their counterparts in one remote store (``remote`` is
 its URI without credentials) and hold, per pushed run, how far it was sent: the
-highest ``metric_history`` rowid already on the server, the artifacts sent, and
+*position* of its metric points already on the server (``metric_blocks``: a
+block id and how many of that block's points, see :mod:`.metric_blocks`), the
+artifacts sent, and
 the run's *change marker* at its last complete push. A push compares markers
 computed here, locally, and sends nothing for a run whose marker did not move.
 
@@ -28,6 +30,7 @@ from typing import NamedTuple
 
 from .commands import PurgeRuns, WriteCommand, apply, handles
 from .database import Store
+from .metric_blocks import run_points
 from .registry import (
     CreateModelVersion,
     RecordLoggedModel,
@@ -62,13 +65,14 @@ class MapRun(WriteCommand):
 
 @dataclass(frozen=True)
 class AdvanceRun(WriteCommand):
-    """How far a pushed run got: metric points up to ``metric_rowid`` are on the server;
-    ``marker`` (when given) says the whole run, as it was then, is."""
+    """How far a pushed run got: metric points up to ``metric_position`` (a
+    ``metric_blocks.position``) are on the server; ``marker`` (when given) says the whole
+    run, as it was then, is."""
 
     remote: str
     run: int
     time: int
-    metric_rowid: int | None = None
+    metric_position: int | None = None
     marker: str | None = None
 
 
@@ -145,9 +149,9 @@ def _map_run(conn: sqlite3.Connection, c: MapRun) -> None:
 @handles(AdvanceRun)
 def _advance_run(conn: sqlite3.Connection, c: AdvanceRun) -> None:
     conn.execute(
-        "UPDATE remote_runs SET metric_rowid = max(metric_rowid, coalesce(?, 0)), "
+        "UPDATE remote_runs SET metric_position = max(metric_position, coalesce(?, 0)), "
         "marker = coalesce(?, marker), synced_time = ? WHERE remote = ? AND run = ?",
-        (c.metric_rowid, c.marker, c.time, c.remote, c.run))
+        (c.metric_position, c.marker, c.time, c.remote, c.run))
 
 
 @handles(RecordSentArtifacts)
@@ -198,13 +202,13 @@ def _pull_model_version(conn: sqlite3.Connection, c: PullModelVersion) -> int:
 
 class PushState(NamedTuple):
     remote_run_id: str
-    metric_rowid: int
+    metric_position: int
     marker: str | None
 
 
 def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
     """A digest per run of everything a push sends (status, times, name, params, tags,
-    metric row range, inputs, artifacts): a run whose marker did not move has nothing new.
+    metric blocks, inputs, artifacts): a run whose marker did not move has nothing new.
 
     Whole tables are read in key order, which for a thousand runs takes milliseconds and
     asks nothing of the server.
@@ -213,7 +217,7 @@ def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
     parts: dict[int, list[object]] = defaultdict(list)
     queries = (
         "SELECT id, status, end_time, run_name, lifecycle_stage, start_time FROM runs",
-        "SELECT run, max(last_rowid), sum(count) FROM metric_chunks GROUP BY run",
+        "SELECT run, max(id), sum(count) FROM metric_blocks GROUP BY run",
         "SELECT run, count(*) FROM params GROUP BY run",
         "SELECT run, key, value FROM tags",
         "SELECT run, name, context, digest FROM inputs",
@@ -229,7 +233,7 @@ def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
 def push_state(store: Store, remote: str) -> dict[int, PushState]:
     """Per local run row key: its remote id, metric high-water mark and last complete marker."""
     return {row[0]: PushState(*row[1:]) for row in store.conn.execute(
-        "SELECT run, remote_run_id, metric_rowid, marker FROM remote_runs WHERE remote = ?", (remote,))}
+        "SELECT run, remote_run_id, metric_position, marker FROM remote_runs WHERE remote = ?", (remote,))}
 
 
 def pulled_running(store: Store, remote: str) -> dict[str, int]:
@@ -297,22 +301,8 @@ def metric_keys(store: Store, pks: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
-def metric_points_after(store: Store, pk: int, rowid: int) -> Iterator[tuple[int, str, float | None, int, int]]:
-    """``(rowid, key, value, step, timestamp)`` of run ``pk`` above ``rowid``, in rowid order.
-
-    metric_history has no index on run; the run's chunks give the rowid ranges to seek.
-    """
-    ranges = sorted(store.conn.execute(
-        "SELECT first_rowid, last_rowid FROM metric_chunks WHERE run = ? AND last_rowid > ?",
-        (pk, rowid)))
-    merged: list[list[int]] = []
-    for first, last in ranges:
-        first = max(first, rowid + 1)
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], last)
-        else:
-            merged.append([first, last])
-    for first, last in merged:
-        yield from store.conn.execute(
-            "SELECT rowid, key, value, step, timestamp FROM metric_history "
-            "WHERE rowid BETWEEN ? AND ? AND run = ? ORDER BY rowid", (first, last, pk))
+def metric_points_after(store: Store, pk: int, after: int) -> Iterator[tuple[int, str, float, int, int]]:
+    """``(position, key, value, step, timestamp)`` of run ``pk``'s points after position
+    ``after``, in logging order (block id, index in the block); a point's position is the
+    push mark that includes it, so a push that stops after any point resumes at the next."""
+    return run_points(store.conn, pk, after)

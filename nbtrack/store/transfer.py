@@ -34,6 +34,7 @@ from ..errors import InvalidInput
 from . import artifacts as blobs
 from .commands import ArtifactEntry, WriteCommand, handles
 from .database import Store
+from .metric_blocks import run_point_records
 from .writer import insert_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -141,9 +142,8 @@ def read_runs(store: Store, run_ids: Sequence[str] | None = None, *,
             pid=row.pid,
             params=dict(store.conn.execute("SELECT key, value FROM params WHERE run = ?", (pk,))),
             tags=dict(store.conn.execute("SELECT key, value FROM tags WHERE run = ?", (pk,))),
-            metrics=tuple(MetricPointRecord._make(r) for r in store.conn.execute(
-                "SELECT key, value, step, timestamp FROM metric_history WHERE run = ? ORDER BY rowid",
-                (pk,))) if with_metrics else (),
+            metrics=tuple(map(MetricPointRecord._make, run_point_records(store.conn, pk)))
+            if with_metrics else (),
             inputs=tuple(inputs.get(pk, ())),
             artifacts=tuple(ArtifactEntry._make(r) for r in store.conn.execute(
                 "SELECT path, digest, size FROM artifacts WHERE run = ? ORDER BY path", (pk,))),

@@ -10,9 +10,11 @@ few transactions, not 2,000.
 **Durability window.** A point is durable at most ``DURABILITY_WINDOW`` seconds
 after it was logged, at any logging rate. The queue measures how fast its
 writer commits and keeps the backlog under what it can write in a fraction of
-the window (``high_water``); a producer that outruns it takes part in the
-flush (``relieve``) instead of letting the backlog grow. That is backpressure
-only above the writer's speed: at realistic rates ``log_metric`` never waits.
+the window (``high_water``). A producer whose backlog passes half of that
+wakes the writer early (``wake_water``), so a fast loop rarely waits for the
+next tick; one that outruns the writer anyway takes part in the flush
+(``relieve``) instead of letting the backlog grow. That is backpressure only
+above the writer's speed: at realistic rates ``log_metric`` never waits.
 
 **Isolation.** A command that cannot be applied (a bug, a value nothing
 checked) is split off: the rest of its batch is applied, it is kept and
@@ -55,9 +57,10 @@ class WriteQueue:
         self.location = location
         self.rows: deque[MetricRow] = deque()
         self.append_point = self.rows.append  # the hot path: one C call
-        # The backlog above which a producer helps write (see relieve()); adapted to the
-        # measured commit rate after every batch.
+        # The backlog above which a producer helps write, and the one above which it wakes
+        # the writer (see relieve()); adapted to the measured commit rate after every batch.
         self.high_water = BATCH_ROWS
+        self.wake_water = BATCH_ROWS // 2
         self.open_runs: set[str] = set()  # run ids whose heartbeat this process keeps
         self._commands: deque[WriteCommand] = deque()
         # Batches taken but not yet committed, oldest first: applied before anything newer.
@@ -83,10 +86,14 @@ class WriteQueue:
         self._commands.append(command)
 
     def relieve(self) -> None:
-        """Called by a producer whose backlog passed ``high_water``: write it now, in this
-        thread, so the backlog never outgrows the durability window."""
-        if len(self.rows) > self.high_water:
+        """Called by a producer whose backlog passed ``wake_water``: wake the writer thread
+        (it writes while the producer goes on); past ``high_water`` the writer is behind,
+        so write the backlog now, in this thread, so it never outgrows the durability window."""
+        backlog = len(self.rows)
+        if backlog > self.high_water:
             self._drain(raise_errors=False)
+        elif backlog > self.wake_water and not self._wake.is_set():
+            self._wake.set()
 
     def flush(self) -> None:
         """Write everything pending now. Raises the ``StoreError`` that stops the store from
@@ -217,6 +224,7 @@ class WriteQueue:
         # that sum stays near 0.3 s and a loaded machine (slower, bursty commits) still has room.
         budget = int(self._points_per_second * DURABILITY_WINDOW / 5)
         self.high_water = min(BATCH_ROWS, max(MIN_HIGH_WATER, budget))
+        self.wake_water = self.high_water // 2
 
     def _split_unwritten(self) -> None:
         """A full disk may take a small transaction where a large one never fits: the oldest

@@ -3,8 +3,9 @@
 Handlers run inside a write transaction the caller (the write queue, or
 ``StoreHandle.execute``) opened; they never commit. Values arrive validated
 (see ``nbtrack.validation``). Metric points arrive in batches from the write
-queue; their per-run summaries are folded in SQL over the rowid range the
-batch just inserted, so the cost is the batch, never the history.
+queue and are stored as packed blocks (``metric_blocks``); their per-run
+summaries are folded from the batch in hand, so the cost is the batch, never
+the history.
 
 Example:
     >>> import tempfile
@@ -20,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import json
-import operator
 import os
 import sqlite3
 import uuid
@@ -32,6 +32,7 @@ from ..errors import InvalidInput, RunNotFound
 from . import commands as cmd
 from .commands import handles
 from .database import Store, now_ms, process_identity
+from .metric_blocks import write_points
 
 # A run whose heartbeat is older than this (and whose process we cannot see) has crashed.
 HEARTBEAT_STALE_MS = 5 * 60 * 1000
@@ -190,96 +191,14 @@ def _log_metrics(conn: sqlite3.Connection, c: cmd.LogMetrics) -> None:
 def insert_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
     """The SQL of a metric batch, inside the caller's write transaction.
 
-    ``rows`` are ``(run_pk, key, value, step, seconds)`` as the queue holds them;
-    seconds become MLflow's integer milliseconds (to the nearest) in SQL, not in a Python
-    loop. NaN binds as NULL (SQLite's rule), which readers map back to NaN.
+    ``rows`` are ``(run_pk, key, value, step, seconds)`` as the queue holds them. Each
+    (run, key) of the batch becomes one packed block (``metric_blocks``; seconds become
+    MLflow's integer milliseconds, to the nearest) and its summary is folded from the rows
+    in hand, with C-level passes (numpy), never by reading the history back.
     """
     if not rows:
         return
-    # Inside BEGIN IMMEDIATE no other writer can interleave, so the batch owns every
-    # rowid above the current maximum.
-    low = conn.execute("SELECT coalesce(max(rowid), 0) FROM metric_history").fetchone()[0]
-    conn.executemany(
-        "INSERT INTO metric_history (run, key, value, step, timestamp) "
-        "VALUES (?1, ?2, ?3, ?4, CAST(?5 * 1000 + 0.5 AS INTEGER))",
-        rows,
-    )
-    pairs = set(map(_RUN_AND_KEY, rows))  # C-level: no per-row slice in Python
-    high = conn.execute("SELECT max(rowid) FROM metric_history").fetchone()[0]
-    if len(pairs) == 1 and high - low == len(rows):
-        # One series (the usual training loop): fold it from the rows in hand, with C-level
-        # passes, instead of scanning what was just inserted (that doubled a batch's cost).
-        _fold_one_series(conn, rows, low)
-    else:
-        _fold_summaries(conn, rows, low, pairs)
-
-
-_VALUE, _STEP = operator.itemgetter(2), operator.itemgetter(3)
-
-
-def _fold_one_series(conn: sqlite3.Connection, rows: Sequence[MetricRow], low: int) -> None:
-    """``_fold_summaries`` for a batch of one (run, key) whose rows took rowids low+1.. in order."""
-    run, key = rows[0][0], rows[0][1]
-    values = [v for v in map(_VALUE, rows) if v == v]  # NaN (stored NULL) is ignored, as min() does
-    steps = list(map(_STEP, rows))
-    top_step = max(steps)
-    # The last point is the latest logged at the highest step.
-    last = rows[-1] if steps[-1] == top_step else rows[len(steps) - 1 - steps[::-1].index(top_step)]
-    last_value = last[2] if last[2] == last[2] else None
-    last_ms = int(last[4] * 1000 + 0.5)  # as the INSERT computed it
-    n = len(rows)
-    conn.execute("INSERT INTO metric_chunks (run, key, first_rowid, last_rowid, count) VALUES (?, ?, ?, ?, ?)",
-                 (run, key, low + 1, low + n, n))
-    conn.execute(_UPSERT_SUMMARY, (run, key, last_value, top_step, last_ms,
-                                   min(values) if values else None, max(values) if values else None, n))
-
-
-_SCAN_PER_PAIR_LIMIT = 8
-_RUN_AND_KEY = operator.itemgetter(0, 1)
-_AGGREGATES = "min(rowid), max(rowid), count(*), min(value), max(value), max(step)"
-_AGGREGATE_RANGE = "SELECT " + _AGGREGATES + " FROM metric_history NOT INDEXED WHERE rowid > ?"
-
-
-def _fold_summaries(conn: sqlite3.Connection, rows: Sequence[MetricRow], low: int,
-                    pairs: set[tuple[int, str]]) -> None:
-    """Fold the batch (every rowid above ``low``) into metric_chunks and metric_summaries.
-
-    One pass groups the batch by (run, key); it never reads older history. The last
-    point of a key is the one at the highest step, the latest logged among equals;
-    steps usually only grow, so the group's final row is checked first and the range
-    is searched only when it is not at the top step.
-    """
-    if len(pairs) <= _SCAN_PER_PAIR_LIMIT:
-        # A few series per batch (the usual training loop): one ordered range scan each
-        # beats sorting the whole batch for a GROUP BY.
-        groups = [
-            (run, key, *conn.execute(_AGGREGATE_RANGE + " AND run = ? AND key = ?", (low, run, key)).fetchone())
-            for run, key in pairs
-        ]
-    else:
-        groups = conn.execute(
-            "SELECT run, key, " + _AGGREGATES + " FROM metric_history NOT INDEXED WHERE rowid > ? "
-            "GROUP BY run, key",
-            (low,),
-        ).fetchall()
-    chunks, folded = [], []
-    for run, key, first, final, n, lo, hi, top_step in groups:
-        last = conn.execute(
-            "SELECT value, step, timestamp FROM metric_history WHERE rowid = ?", (final,)
-        ).fetchone()
-        if last[1] != top_step:
-            last = conn.execute(
-                "SELECT value, step, timestamp FROM metric_history WHERE rowid BETWEEN ? AND ? "
-                "AND run = ? AND key = ? AND step = ? ORDER BY rowid DESC LIMIT 1",
-                (first, final, run, key, top_step),
-            ).fetchone()
-        chunks.append((run, key, first, final, n))
-        folded.append((run, key, last[0], last[1], last[2], lo, hi, n))
-    conn.executemany(
-        "INSERT INTO metric_chunks (run, key, first_rowid, last_rowid, count) VALUES (?, ?, ?, ?, ?)",
-        chunks,
-    )
-    conn.executemany(_UPSERT_SUMMARY, folded)
+    conn.executemany(_UPSERT_SUMMARY, write_points(conn, rows))
 
 
 _UPSERT_SUMMARY = """
@@ -412,14 +331,7 @@ def _rename_run(conn: sqlite3.Connection, c: cmd.RenameRun) -> None:
 @handles(cmd.PurgeRuns)
 def _purge_runs(conn: sqlite3.Connection, c: cmd.PurgeRuns) -> None:
     pks = [(pk,) for pk in c.runs]
-    # metric_history has no index on run: reach a run's points through its chunks.
-    conn.executemany(
-        "DELETE FROM metric_history WHERE rowid IN (SELECT m.rowid FROM metric_chunks AS c "
-        "JOIN metric_history AS m ON m.rowid BETWEEN c.first_rowid AND c.last_rowid "
-        "AND m.run = c.run WHERE c.run = ?)",
-        pks,
-    )
-    for table in ("params", "tags", "metric_chunks", "metric_summaries", "inputs", "artifacts", "logged_models",
+    for table in ("params", "tags", "metric_blocks", "metric_summaries", "inputs", "artifacts", "logged_models",
                   "remote_runs", "remote_artifacts"):
         conn.executemany(f"DELETE FROM {table} WHERE run = ?", pks)
     conn.executemany("DELETE FROM runs WHERE id = ?", pks)

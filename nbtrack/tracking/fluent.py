@@ -411,7 +411,7 @@ def log_metric(
         step = validation.metric_step(step)
     run._append_point((run._pk, key, value, step,
                        _time() if timestamp is None else validation.metric_timestamp(timestamp) / 1000))
-    if len(run._backlog) > run._queue.high_water:  # the writer is behind: help it
+    if len(run._backlog) > run._queue.wake_water:  # wake the writer; help it if it is behind
         run._queue.relieve()
     if synchronous:
         run._queue.flush()

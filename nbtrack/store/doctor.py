@@ -10,7 +10,8 @@ the ``sqlite3`` shell's ``.recover``, through the public API): forward from
 the first row until a damaged page stops the read, then backward from the
 last row to the same place, so the rows on either side of the damage are
 kept. ``metric_chunks`` is rebuilt from the recovered points, so every
-recovered point is readable.
+recovered point is readable, and ``run_columns`` from the recovered params, tags and
+metric summaries.
 
 Example:
     >>> import tempfile
@@ -31,11 +32,14 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..paths import StoreLocation, resolve_location
+from . import run_columns
 from .files import ensure_regular_files
 
 CHECK_TIME_LIMIT_S = 60.0
 MAX_FINDINGS = 100  # integrity_check stops after this many errors
 BATCH = 1000  # rows per read while recovering
+# Derived tables: recomputed from the recovered rows rather than copied.
+_REBUILT = ("metric_chunks", "run_columns", "run_keysets", "run_columns_dirty")
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,8 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
         conn = store.conn
         conn.execute("BEGIN")
         for table in _tables(conn):
-            if table.startswith(("_sqlite", "sqlite_")) or table == "metric_chunks":
-                continue  # migration bookkeeping is the new store's own; chunks are rebuilt below
+            if table.startswith(("_sqlite", "sqlite_")) or table in _REBUILT:
+                continue  # migration bookkeeping is the new store's own; the rest is rebuilt below
             if table not in source_tables:
                 notes.append(f"{table}: missing from the damaged store")
                 continue
@@ -151,8 +155,11 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
                      "SELECT run, key, min(rowid), max(rowid), count(*) FROM metric_history "
                      "GROUP BY run, key")
         counts["metric_chunks"] = conn.execute("SELECT count(*) FROM metric_chunks").fetchone()[0]
+        run_columns.rebuild(conn)
+        counts["run_columns"] = conn.execute("SELECT count(*) FROM run_columns").fetchone()[0]
         conn.execute("COMMIT")
     notes.append("metric_chunks: rebuilt from the recovered metric points")
+    notes.append("run_columns: rebuilt from the recovered params, tags and metric summaries")
     notes.append(_blobs_note(location))
     return RecoveryReport(target.database, "row by row", counts, notes)
 

@@ -1,8 +1,10 @@
 """``run_columns``: the precomputed row per run that ``search_runs`` reads (store/run_columns.py).
 
 Every test compares ``search_runs`` with what the normalized tables (params, tags,
-metric_summaries) hold, read here with plain sqlite3, and checks that nbtrack's own
-writes leave no run dirty, so the fast path (not the fallback) is what was compared.
+metric_summaries) hold, read here with plain sqlite3. The writer refreshes dirty runs in
+batches (``REFRESH_BATCH``); here it refreshes after every write, so the tests can check
+that nbtrack's own writes leave no run dirty and that the fast path (not the fallback)
+is what was compared. ``test_dirty_runs_are_refreshed_in_batches`` checks the batching.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from nbtrack.store.transfer import export_bundle, import_bundle
 from nbtrack.tracking.search import runs_dataframe
 
 NAN = float("nan")
+
+
+@pytest.fixture(autouse=True)
+def refresh_every_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_columns, "REFRESH_BATCH", 1)
+    monkeypatch.setattr(run_columns, "CHECK_EVERY", 1)
 
 
 def database(home: Path) -> Path:
@@ -338,3 +346,25 @@ def test_any_mix_of_runs_reads_back_exactly(tmp_path_factory, runs, stale) -> No
     nbtrack.set_tracking_uri(str(home))
     check_search(home)
     check_search(home, order_by=["params.a DESC"])
+
+
+def test_dirty_runs_are_refreshed_in_batches(nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_columns, "REFRESH_BATCH", 5)
+    db = database(nbtrack_home)
+    for i in range(4):
+        with nbtrack.start_run():
+            nbtrack.log_params({"p": str(i), f"only{i % 2}": "x"})
+            nbtrack.log_metric("m", i / 7)
+    nbtrack.flush()
+    assert len(dirty(db)) == 4  # below the batch: read from the tables
+    check_search(nbtrack_home)
+    with nbtrack.start_run():
+        nbtrack.log_param("p", "4")
+    nbtrack.flush()
+    # Creating the fifth run made five dirty: all were refreshed; its param came after.
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM run_columns WHERE keyset IS NOT NULL").fetchone()[0] == 5
+    conn.close()
+    assert len(dirty(db)) == 1  # usable rows with several keysets, one stale run among them
+    check_search(nbtrack_home)
+    check_search(nbtrack_home, order_by=["metrics.m DESC"])

@@ -280,7 +280,8 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
         # refreshes dirty rows before each commit and readers compute any left dirty. Every
         # run starts dirty here; open_store fills the rows right after migrating. (The triggers
         # test NOT EXISTS rather than INSERT OR IGNORE: a trigger's statements take the outer
-        # statement's conflict policy, which an upsert or INSERT OR REPLACE overrides.)
+        # statement's conflict policy, which an upsert or INSERT OR REPLACE overrides; and in
+        # WHEN, the common case, a run already dirty, costs one lookup and no statement.)
         db.executescript(
             """
             CREATE TABLE run_keysets (
@@ -298,55 +299,61 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                 run INTEGER PRIMARY KEY
             );
             INSERT INTO run_columns_dirty (run) SELECT id FROM runs;
-            CREATE TRIGGER runs_mark_insert AFTER INSERT ON runs BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT new.id
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.id);
+            CREATE TRIGGER runs_mark_insert AFTER INSERT ON runs
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.id) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.id);
             END;
             CREATE TRIGGER runs_forget_columns AFTER DELETE ON runs BEGIN
                 DELETE FROM run_columns WHERE run = old.id;
                 DELETE FROM run_columns_dirty WHERE run = old.id;
             END;
-            CREATE TRIGGER params_mark_insert AFTER INSERT ON params BEGIN
+            CREATE TRIGGER params_mark_insert AFTER INSERT ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER params_mark_update AFTER UPDATE ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT new.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER params_mark_update AFTER UPDATE ON params BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER params_mark_delete AFTER DELETE ON params BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-            END;
-            CREATE TRIGGER tags_mark_insert AFTER INSERT ON tags BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER tags_mark_update AFTER UPDATE ON tags BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER tags_mark_delete AFTER DELETE ON tags BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT old.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
             END;
-            CREATE TRIGGER metric_summaries_mark_insert AFTER INSERT ON metric_summaries BEGIN
+            CREATE TRIGGER params_mark_delete AFTER DELETE ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+            CREATE TRIGGER tags_mark_insert AFTER INSERT ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER tags_mark_update AFTER UPDATE ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT new.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER metric_summaries_mark_update AFTER UPDATE ON metric_summaries BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT old.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER tags_mark_delete AFTER DELETE ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_insert AFTER INSERT ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_update AFTER UPDATE ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT new.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-            END;
-            CREATE TRIGGER metric_summaries_mark_delete AFTER DELETE ON metric_summaries BEGIN
                 INSERT INTO run_columns_dirty (run) SELECT old.run
                     WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_delete AFTER DELETE ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
             END;
             -- A keyset no run uses any more is removed.
             CREATE TRIGGER run_columns_forget_keyset_delete AFTER DELETE ON run_columns

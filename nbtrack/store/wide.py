@@ -100,88 +100,110 @@ def _attribute_columns(store: Store, columns: Sequence[str]) -> dict[str, list[A
 # SQLite's 1 GB limit on a value.
 _CHUNK = 200_000
 
+# A run's keyset, or NULL when its row cannot be used: dirty, missing, or unencodable.
+_KEYSET = "CASE WHEN d.run IS NULL THEN c.keyset END"
+_ROWS = (f"FROM {_SELECTION} AS s LEFT JOIN run_columns AS c ON c.run = s.id "
+         "LEFT JOIN run_columns_dirty AS d ON d.run = s.id WHERE s.pos BETWEEN ? AND ?")
+
 
 def _keyed_columns(store: Store, size: int) -> tuple[dict[str, list[Any]], dict[str, list[Any]],
                                                         dict[str, np.ndarray]]:
     """Params, tags and last metric values of the selected runs, from their ``run_columns``
     rows (store/run_columns.py): SQLite concatenates the rows in ``pos`` order into one text
     (split in C) and one hex string of doubles (one ``numpy.frombuffer``); runs logged alike
-    share a keyset, so a column is one list slice. Runs whose row is stale (dirty, missing,
+    share a keyset, so a column is one list slice. Stale runs (row dirty, missing or
     unencodable) are computed from the normalized tables."""
     import numpy as np
 
     if not size:
         return {}, {}, {}
     conn = store.conn
-    low = high = None
-    text_parts: list[str] = []
-    double_parts: list[str] = []
+    lows, highs, stale_parts, text_parts, double_parts = [], [], [], [], []
     for first in range(1, size + 1, _CHUNK):
-        chunk_low, chunk_high, texts, doubles = conn.execute(
-            "SELECT min(k), max(k), group_concat(t, char(31)), group_concat(m, '') FROM ("
-            "SELECT ifnull(CASE WHEN d.run IS NULL THEN c.keyset END, -1) AS k, "
-            "CASE WHEN d.run IS NULL THEN c.texts END AS t, "
-            "CASE WHEN d.run IS NULL THEN hex(c.metrics) END AS m "
-            f"FROM {_SELECTION} AS s LEFT JOIN run_columns AS c ON c.run = s.id "
-            "LEFT JOIN run_columns_dirty AS d ON d.run = s.id WHERE s.pos BETWEEN ? AND ?)",
+        low, high, stale, texts, doubles = conn.execute(
+            "SELECT min(k), max(k), group_concat(CASE WHEN k IS NULL THEN pos END), "
+            "group_concat(CASE WHEN k IS NOT NULL THEN t END, char(31)), "
+            "group_concat(CASE WHEN k IS NOT NULL THEN hex(m) END, '') FROM ("
+            f"SELECT s.pos AS pos, {_KEYSET} AS k, c.texts AS t, c.metrics AS m {_ROWS})",
             (first, first + _CHUNK - 1)).fetchone()
-        low = chunk_low if low is None else min(low, chunk_low)
-        high = chunk_high if high is None else max(high, chunk_high)
-        if texts is not None:
-            text_parts.append(texts)
-        if doubles:
-            double_parts.append(doubles)
+        lows += [low] if low is not None else []
+        highs += [high] if high is not None else []
+        stale_parts += [stale] if stale else []
+        text_parts += [texts] if texts is not None else []
+        double_parts += [doubles] if doubles else []
     flat = SEPARATOR.join(text_parts).split(SEPARATOR) if text_parts else []
     doubles = np.frombuffer(bytes.fromhex("".join(double_parts)), dtype="<f8")
-    if low == high:  # one keyset for all (or every run stale: low == high == -1)
-        keysets = np.full(size, low, dtype=np.int64)
+    stale = np.array([int(p) - 1 for p in ",".join(stale_parts).split(",")] if stale_parts else [],
+                     dtype=np.int64)  # 0-based positions
+    if not lows or min(lows) == max(highs):  # at most one keyset among the usable rows
+        keysets = None
+        ids = sorted(set(lows))
     else:
-        keysets = np.array([int(k) for k in _concat(conn, "ifnull(CASE WHEN d.run IS NULL THEN c.keyset END, -1)",
-                                                     size, ",").split(",")], dtype=np.int64)
-    ids = sorted({int(k) for k in np.unique(keysets) if k >= 0})
+        keysets = np.array([int(k) for k in ",".join(
+            conn.execute(f"SELECT group_concat(ifnull({_KEYSET}, -1)) {_ROWS}",
+                         (first, first + _CHUNK - 1)).fetchone()[0]
+            for first in range(1, size + 1, _CHUNK)).split(",")], dtype=np.int64)
+        ids = sorted({int(k) for k in np.unique(keysets) if k >= 0})
     keys = {ks: json.loads(text) for ks, text in conn.execute(
-        "SELECT id, keys FROM run_keysets WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),))}
-    # None when a row names a keyset that is gone or its values do not add up (an edit by
-    # hand): then every run is read from the normalized tables.
-    gathered = _gather(keysets, ids, keys, flat, doubles, size) if len(keys) == len(ids) else None
+        "SELECT id, keys FROM run_keysets WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),))}
+    gathered = None
+    if len(keys) == len(ids):
+        if keysets is None:
+            gathered = _one_keyset(keys[ids[0]] if ids else None, stale, flat, doubles, size)
+        else:
+            gathered = _gather(keysets, ids, keys, flat, doubles, size)
     if gathered is None:
+        # A row names a keyset that is gone, or its values do not add up (an edit by hand):
+        # read every run from the normalized tables rather than misalign anything.
         gathered = {}, {}, {}
-        keysets = np.full(size, -1, dtype=np.int64)
+        stale = np.arange(size)
     params, tags, metrics = gathered
-    stale = np.flatnonzero(keysets < 0)
     if len(stale):
         _fill_stale(store, stale + 1, size, params, tags, metrics)
     return params, tags, metrics
 
 
-def _concat(conn: Any, expression: str, size: int, separator: str) -> str:
-    parts = []
-    for first in range(1, size + 1, _CHUNK):
-        parts.append(conn.execute(
-            f"SELECT group_concat({expression}, '{separator}') "
-            f"FROM {_SELECTION} AS s LEFT JOIN run_columns AS c ON c.run = s.id "
-            "LEFT JOIN run_columns_dirty AS d ON d.run = s.id WHERE s.pos BETWEEN ? AND ?",
-            (first, first + _CHUNK - 1)).fetchone()[0])
-    return separator.join(parts)
+def _one_keyset(keyset: dict[str, list[str]] | None, stale: np.ndarray, flat: list[str],
+                doubles: np.ndarray, size: int):
+    """Columns when every usable row has the same keyset: each is a slice of the values
+    (the common case), spread over the usable positions when some runs are stale."""
+    import numpy as np
+
+    if keyset is None:
+        return ({}, {}, {}) if not flat and not len(doubles) else None
+    param_keys, tag_keys, metric_keys = keyset["params"], keyset["tags"], keyset["metrics"]
+    width, depth = len(param_keys) + len(tag_keys), len(metric_keys)
+    usable = size - len(stale)
+    if len(flat) != usable * width or len(doubles) != usable * depth:
+        return None
+    texts = {("p", key): flat[i::width] for i, key in enumerate(param_keys)}
+    texts.update((("t", key), flat[len(param_keys) + i::width]) for i, key in enumerate(tag_keys))
+    numbers = {key: doubles[i::depth] for i, key in enumerate(metric_keys)}
+    if len(stale):
+        where = np.ones(size, dtype=bool)
+        where[stale] = False
+        for name, values in texts.items():
+            column = np.full(size, None, dtype=object)
+            column[where] = values
+            texts[name] = column.tolist()
+        for key, values in numbers.items():
+            spread = np.full(size, np.nan, dtype=np.float64)
+            spread[where] = values
+            numbers[key] = spread
+    params = {key: values for (kind, key), values in sorted(texts.items()) if kind == "p"}
+    tags = {key: values for (kind, key), values in sorted(texts.items()) if kind == "t"}
+    metrics = {key: np.array(values, dtype=np.float64) for key, values in sorted(numbers.items())}
+    return params, tags, metrics
 
 
 def _gather(keysets: np.ndarray, ids: list[int], keys: dict[int, dict[str, list[str]]],
             flat: list[str], doubles: np.ndarray, size: int):
-    """Columns from the concatenated values; None when the counts do not add up (a row
-    written by hand): the caller then reads every run from the tables."""
+    """Columns when the usable rows have several keysets (``keysets``: each run's, -1 when
+    stale): each value's run and column come from array operations. None when the counts
+    do not add up."""
     import numpy as np
 
-    if len(ids) == 1 and not (keysets < 0).any():
-        keyset = keys[ids[0]]
-        param_keys, tag_keys, metric_keys = keyset["params"], keyset["tags"], keyset["metrics"]
-        width, depth = len(param_keys) + len(tag_keys), len(metric_keys)
-        if len(flat) != size * width or len(doubles) != size * depth:
-            return None
-        params = {key: flat[i::width] for i, key in enumerate(param_keys)}
-        tags = {key: flat[len(param_keys) + i::width] for i, key in enumerate(tag_keys)}
-        metrics = {key: np.array(doubles[i::depth], dtype=np.float64) for i, key in enumerate(metric_keys)}
-        return params, tags, metrics
-    # Several keysets: each value's run and column, computed with array operations.
     local = np.full(max(ids, default=0) + 1, -1, dtype=np.int64)
     local[ids] = np.arange(len(ids))
     run_local = np.where(keysets >= 0, local[np.maximum(keysets, 0)], -1)
@@ -190,8 +212,8 @@ def _gather(keysets: np.ndarray, ids: list[int], keys: dict[int, dict[str, list[
     metric_names = sorted({k for ks in ids for k in keys[ks]["metrics"]})
     text_index = {name: i for i, name in enumerate(text_names)}
     metric_index = {name: i for i, name in enumerate(metric_names)}
-    text_layouts = [[text_index["p", k] for k in keys[ks]["params"]] + [text_index["t", k] for k in keys[ks]["tags"]]
-                    for ks in ids]
+    text_layouts = [[text_index["p", k] for k in keys[ks]["params"]]
+                    + [text_index["t", k] for k in keys[ks]["tags"]] for ks in ids]
     metric_layouts = [[metric_index[k] for k in keys[ks]["metrics"]] for ks in ids]
     text_runs, text_columns = _placements(run_local, text_layouts)
     metric_runs, metric_columns = _placements(run_local, metric_layouts)
@@ -201,12 +223,12 @@ def _gather(keysets: np.ndarray, ids: list[int], keys: dict[int, dict[str, list[
     values[:] = flat
     params: dict[str, list[Any]] = {}
     tags: dict[str, list[Any]] = {}
-    for (kind, key), runs, picked in _by_column(text_columns, text_runs, len(text_names), text_names):
+    for (kind, key), runs, picked in _by_column(text_columns, text_runs, text_names):
         column = np.full(size, None, dtype=object)
         column[runs] = values[picked]
         (params if kind == "p" else tags)[key] = column.tolist()
     metrics: dict[str, np.ndarray] = {}
-    for key, runs, picked in _by_column(metric_columns, metric_runs, len(metric_names), metric_names):
+    for key, runs, picked in _by_column(metric_columns, metric_runs, metric_names):
         column = np.full(size, np.nan, dtype=np.float64)
         column[runs] = doubles[picked]
         metrics[key] = column
@@ -229,12 +251,12 @@ def _placements(run_local: np.ndarray, layouts: list[list[int]]) -> tuple[np.nda
     return runs, table[np.repeat(run_local, counts), offsets]
 
 
-def _by_column(columns: np.ndarray, runs: np.ndarray, count: int, names: list[Any]):
+def _by_column(columns: np.ndarray, runs: np.ndarray, names: list[Any]):
     """(name, runs, value indices) for each column, from per-value column indices."""
     import numpy as np
 
     order = np.argsort(columns, kind="stable")
-    bounds = np.searchsorted(columns[order], np.arange(count + 1))
+    bounds = np.searchsorted(columns[order], np.arange(len(names) + 1))
     for i, name in enumerate(names):
         picked = order[bounds[i]:bounds[i + 1]]
         yield name, runs[picked], picked

@@ -1,17 +1,23 @@
 """Runs as columns, for ``search_runs``' DataFrame and the compare view.
 
 100,000 runs with 10 params and 5 metrics must become a DataFrame in under a
-second, with every value exact. So nothing crosses into Python row by row:
+second, with every value exact. So nothing crosses into Python value by value:
 
 - the selected runs go into a temp table in search order (``pos``), filled by one
   ``INSERT ... SELECT`` when a filter chose them;
-- attributes, params and tags (text and integers, exact in JSON) come back as one
-  JSON array per column, built by SQLite and parsed by ``json.loads`` in C;
-- metric values come back as doubles straight from SQLite, one column per key (a JSON
-  rendering would round them to 15 digits), gathered into one numpy array per key.
+- attributes (text and integers, exact in JSON) come back as one JSON array per column,
+  built by SQLite and parsed by ``json.loads`` in C;
+- params, tags and last metric values come from each run's precomputed ``run_columns``
+  row (``store/run_columns.py``): SQLite concatenates the selected rows' texts into one
+  string, split once in C, and their doubles into one hex string, read by one
+  ``numpy.frombuffer`` (bit-exact: no text rendering of a double). Runs logged alike
+  share a keyset, so a column is a slice of the split values; runs with different
+  keysets are placed by array operations;
+- runs whose row is stale (marked dirty, missing, or unencodable) are computed from the
+  normalized tables (params, tags, metric_summaries), so a result is never out of date.
 
-Every per-column query walks the temp table as its outer loop (``CROSS JOIN``), so
-values arrive in ``pos`` order without a sort.
+Every query walks the temp table as its outer loop (``CROSS JOIN``, or a ``LEFT JOIN``
+from it), so values arrive in ``pos`` order without a sort.
 
 Example:
     >>> import tempfile
@@ -30,8 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..entities import ViewType
-from ..errors import InvalidInput
 from .database import Store, transaction
 from .queries import RunQuery, check_selectable, search_sql
 from .run_columns import SEPARATOR

@@ -87,7 +87,13 @@ def check_frame(frame, expected: dict[str, tuple[dict, dict, dict]]) -> None:
             assert same_double(metrics.get(key, NAN), frame[f"metrics.{key}"].iloc[i]), (run_id, key)
 
 
-def check_search(home: Path, **search) -> None:
+def check_search(home: Path, intact: bool = True, **search) -> None:
+    conn = sqlite3.connect(database(home))
+    try:  # no row names a keyset that is gone (readers would fall back to the tables)
+        assert not intact or conn.execute("SELECT count(*) FROM run_columns WHERE keyset IS NOT NULL AND keyset "
+                            "NOT IN (SELECT id FROM run_keysets)").fetchone()[0] == 0
+    finally:
+        conn.close()
     frame = nbtrack.search_runs(run_view_type="ALL", **search)
     everything = truth(database(home))
     check_frame(frame, {run_id: everything[run_id] for run_id in frame["run_id"]})
@@ -202,7 +208,7 @@ def test_a_run_changed_behind_nbtracks_back_is_read_fresh(nbtrack_home: Path) ->
     check_search(nbtrack_home)
     conn.execute("UPDATE run_columns SET keyset = 999 WHERE run = "
                  "(SELECT id FROM runs WHERE run_id = ?)", (ids[3],))
-    check_search(nbtrack_home)
+    check_search(nbtrack_home, intact=False)
     conn.close()
 
     # The next write of nbtrack's refreshes whatever is dirty.
@@ -368,3 +374,20 @@ def test_dirty_runs_are_refreshed_in_batches(nbtrack_home: Path, monkeypatch: py
     assert len(dirty(db)) == 1  # usable rows with several keysets, one stale run among them
     check_search(nbtrack_home)
     check_search(nbtrack_home, order_by=["metrics.m DESC"])
+
+
+def test_a_keyset_one_run_leaves_and_another_takes_in_one_batch_stays(
+        nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = nbtrack.MlflowClient()
+    a = client.create_run(nbtrack.create_experiment("e"), tags={"t": "1"})
+    nbtrack.flush()
+    assert dirty(database(nbtrack_home)) == []  # a's row: keyset {tags: [t]}
+    monkeypatch.setattr(run_columns, "REFRESH_BATCH", 2)
+    client.log_param(a.info.run_id, "p", "1")  # a leaves {tags: [t]}...
+    client.create_run(a.info.experiment_id, tags={"t": "2"})  # ...which b takes, same batch
+    nbtrack.flush()
+    assert dirty(database(nbtrack_home)) == []
+    check_search(nbtrack_home)
+    conn = sqlite3.connect(database(nbtrack_home))
+    assert conn.execute("SELECT count(*) FROM run_keysets").fetchone()[0] == 2
+    conn.close()

@@ -98,35 +98,57 @@ def refresh(conn: sqlite3.Connection, at_least: int | None = None) -> None:
         conn.execute("RELEASE run_columns_refresh")
 
 
-def _texts(conn: sqlite3.Connection, table: str) -> dict[int, tuple[str, str, bool]]:
-    """Per dirty run with rows in ``table`` (params or tags): its keys as a JSON array, its
-    values joined by ``SEPARATOR``, and True if a value holds the separator (the values
-    cannot be split again). SQLite walks each run's rows in key order (the primary key),
-    so keys and values line up; only one row per run crosses into Python."""
-    return {run: (keys, values, values.count(SEPARATOR) != count - 1)
-            for run, keys, values, count in conn.execute(
-                "SELECT d.run, json_group_array(t.key), group_concat(t.value, char(31)), count(*) "
-                f"FROM run_columns_dirty AS d CROSS JOIN {table} AS t ON t.run = d.run GROUP BY d.run")}
+# Dirty runs recomputed per pass, so a migrated store of millions of runs is refreshed in
+# bounded memory.
+_PASS = 20_000
+
+
+def _texts(conn: sqlite3.Connection, table: str, low: int, high: int) -> dict[int, tuple[str, str, bool]]:
+    """Per dirty run in [low, high] with rows in ``table`` (params or tags): its keys as a
+    JSON array, its values joined by ``SEPARATOR``, and True if they cannot be split again
+    (a value holding the separator, or a blob written by hand). SQLite walks each run's
+    rows in key order (the primary key), so keys and values line up; one row per run
+    crosses into Python."""
+    return {run: (keys, values, bool(blobs) or values.count(SEPARATOR) != count - 1)
+            for run, keys, values, count, blobs in conn.execute(
+                "SELECT d.run, json_group_array(t.key), "
+                "group_concat(CASE WHEN typeof(t.value) = 'blob' THEN '' ELSE t.value END, char(31)), "
+                "count(*), max(typeof(t.value) = 'blob') "
+                f"FROM run_columns_dirty AS d CROSS JOIN {table} AS t ON t.run = d.run "
+                "WHERE d.run BETWEEN ? AND ? GROUP BY d.run", (low, high))}
 
 
 def _refresh(conn: sqlite3.Connection) -> None:
     # Rows of runs that are gone (deleted by raw SQL before their params, say).
     conn.execute("DELETE FROM run_columns WHERE run IN (SELECT run FROM run_columns_dirty) "
                  "AND run NOT IN (SELECT id FROM runs)")
+    dirty = [pk for (pk,) in conn.execute("SELECT run FROM run_columns_dirty ORDER BY run")]
+    keysets: dict[str, int] = {}
+    for start in range(0, len(dirty), _PASS):
+        low, high = dirty[start], dirty[min(start + _PASS, len(dirty)) - 1]
+        _refresh_range(conn, low, high, keysets)
+        conn.execute("DELETE FROM run_columns_dirty WHERE run BETWEEN ? AND ?", (low, high))
+
+
+def _refresh_range(conn: sqlite3.Connection, low: int, high: int, keysets: dict[str, int]) -> None:
     runs = [pk for (pk,) in conn.execute(
-        "SELECT d.run FROM run_columns_dirty AS d CROSS JOIN runs AS r ON r.id = d.run")]
-    params = _texts(conn, "params")
-    tags = _texts(conn, "tags")
+        "SELECT d.run FROM run_columns_dirty AS d CROSS JOIN runs AS r ON r.id = d.run "
+        "WHERE d.run BETWEEN ? AND ?", (low, high))]
+    params = _texts(conn, "params", low, high)
+    tags = _texts(conn, "tags", low, high)
     metrics: dict[int, tuple[list[str], list[float | None]]] = {}
     for pk, key, value in conn.execute(
             "SELECT d.run, t.key, t.last_value FROM run_columns_dirty AS d "
-            "CROSS JOIN metric_summaries AS t ON t.run = d.run"):
+            "CROSS JOIN metric_summaries AS t ON t.run = d.run WHERE d.run BETWEEN ? AND ?",
+            (low, high)):
         entry = metrics.get(pk)
         if entry is None:
             entry = metrics[pk] = ([], [])
         entry[0].append(key)
         entry[1].append(value)
-    keysets: dict[str, int] = {}
+    previous = [keyset for (keyset,) in conn.execute(
+        "SELECT DISTINCT c.keyset FROM run_columns_dirty AS d CROSS JOIN run_columns AS c "
+        "ON c.run = d.run WHERE d.run BETWEEN ? AND ? AND c.keyset IS NOT NULL", (low, high))]
     metric_json: dict[tuple[str, ...], str] = {(): "[]"}
     rows = []
     none: tuple[str, str | None, bool] = ("[]", None, False)
@@ -136,7 +158,7 @@ def _refresh(conn: sqlite3.Connection) -> None:
         metric_keys, metric_values = metrics.get(pk, ((), ()))
         try:
             doubles = encode_doubles(metric_values)
-        except (struct.error, TypeError):  # a text in last_value, written by hand
+        except (struct.error, TypeError):  # a text or blob in last_value, written by hand
             odd_param = True
         if odd_param or odd_tag:
             rows.append((pk, None, None, None))  # readers compute this run from the tables
@@ -159,7 +181,12 @@ def _refresh(conn: sqlite3.Connection) -> None:
         "INSERT INTO run_columns (run, keyset, texts, metrics) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (run) DO UPDATE SET keyset = excluded.keyset, texts = excluded.texts, "
         "metrics = excluded.metrics", rows)
-    conn.execute("DELETE FROM run_columns_dirty")
+    # Keysets these runs left and no run uses any more. Only now that every row of the batch
+    # is written: a keyset one run leaves may be the one another run of the batch takes.
+    if previous:
+        conn.execute("DELETE FROM run_keysets WHERE id IN (SELECT value FROM json_each(?)) AND NOT "
+                     "EXISTS (SELECT 1 FROM run_columns WHERE keyset = run_keysets.id)",
+                     (json.dumps(previous),))
 
 
 def _keyset_id(conn: sqlite3.Connection, keys: str) -> int:

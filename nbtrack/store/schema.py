@@ -355,14 +355,10 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) VALUES (old.run);
             END;
-            -- A keyset no run uses any more is removed.
-            CREATE TRIGGER run_columns_forget_keyset_delete AFTER DELETE ON run_columns
+            -- A keyset no run uses any more is removed (when a run's row is deleted here;
+            -- when it changes, by the refresh, once all rows of its batch are written).
+            CREATE TRIGGER run_columns_forget_keyset AFTER DELETE ON run_columns
             WHEN old.keyset IS NOT NULL BEGIN
-                DELETE FROM run_keysets WHERE id = old.keyset
-                    AND NOT EXISTS (SELECT 1 FROM run_columns WHERE keyset = old.keyset);
-            END;
-            CREATE TRIGGER run_columns_forget_keyset_update AFTER UPDATE OF keyset ON run_columns
-            WHEN old.keyset IS NOT NULL AND old.keyset IS NOT new.keyset BEGIN
                 DELETE FROM run_keysets WHERE id = old.keyset
                     AND NOT EXISTS (SELECT 1 FROM run_columns WHERE keyset = old.keyset);
             END;

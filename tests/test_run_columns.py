@@ -308,7 +308,7 @@ def test_the_doctor_rebuilds_the_rows_of_a_recovered_store(tmp_path: Path, nbtra
 
 def test_refresh_failing_on_its_own_leaves_runs_dirty_and_the_write_committed(
         nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(conn: sqlite3.Connection) -> None:
+    def broken(conn: sqlite3.Connection, settled: bool = False) -> None:
         raise ValueError("a bug")
 
     monkeypatch.setattr(run_columns, "_refresh", broken)
@@ -367,10 +367,14 @@ def test_dirty_runs_are_refreshed_in_batches(nbtrack_home: Path, monkeypatch: py
     with nbtrack.start_run():
         nbtrack.log_param("p", "4")
     nbtrack.flush()
-    # Creating the fifth run made five dirty: all were refreshed; its param came after.
+    # The fifth run's end made five dirty runs that are not RUNNING: all were refreshed.
+    assert dirty(db) == []
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM run_columns WHERE keyset IS NOT NULL").fetchone()[0] == 5
     conn.close()
+    with nbtrack.start_run():
+        nbtrack.log_param("p", "5")
+    nbtrack.flush()
     assert len(dirty(db)) == 1  # usable rows with several keysets, one stale run among them
     check_search(nbtrack_home)
     check_search(nbtrack_home, order_by=["metrics.m DESC"])
@@ -380,14 +384,31 @@ def test_a_keyset_one_run_leaves_and_another_takes_in_one_batch_stays(
         nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = nbtrack.MlflowClient()
     a = client.create_run(nbtrack.create_experiment("e"), tags={"t": "1"})
+    client.set_terminated(a.info.run_id)
     nbtrack.flush()
     assert dirty(database(nbtrack_home)) == []  # a's row: keyset {tags: [t]}
     monkeypatch.setattr(run_columns, "REFRESH_BATCH", 2)
     client.log_param(a.info.run_id, "p", "1")  # a leaves {tags: [t]}...
-    client.create_run(a.info.experiment_id, tags={"t": "2"})  # ...which b takes, same batch
+    b = client.create_run(a.info.experiment_id, tags={"t": "2"})  # ...which b takes, same batch
+    client.set_terminated(b.info.run_id)
     nbtrack.flush()
     assert dirty(database(nbtrack_home)) == []
     check_search(nbtrack_home)
     conn = sqlite3.connect(database(nbtrack_home))
     assert conn.execute("SELECT count(*) FROM run_keysets").fetchone()[0] == 2
     conn.close()
+
+
+def test_running_runs_wait_for_their_end(nbtrack_home: Path) -> None:
+    db = database(nbtrack_home)
+    run = nbtrack.start_run()
+    nbtrack.log_param("p", "1")
+    nbtrack.log_metric("m", 0.5)
+    nbtrack.flush()
+    assert len(dirty(db)) == 1  # still being logged: read from the tables
+    check_search(nbtrack_home)
+    nbtrack.end_run()
+    nbtrack.flush()
+    assert dirty(db) == []
+    check_search(nbtrack_home)
+    assert nbtrack.search_runs()["params.p"][0] == "1" and run.info.run_id

@@ -396,7 +396,7 @@ def _migrate(conn: sqlite3.Connection, database: Path) -> None:
             # A migration marks the runs whose run_columns rows it needs filled; fill them now,
             # so the first search after an upgrade is already fast.
             with transaction(conn, "BEGIN IMMEDIATE"):
-                run_columns.refresh(conn, at_least=1)
+                run_columns.refresh(conn, at_least=0)
 
 
 @contextlib.contextmanager

@@ -17,9 +17,10 @@ Triggers (migration ``RUN_COLUMNS_MIGRATION``) add a run to ``run_columns_dirty`
 whenever its params, tags or metric summaries change, whoever writes them (nbtrack,
 another tool, raw SQL). ``Store.write`` calls :func:`refresh` before a commit (every
 ``CHECK_EVERY`` transactions, and after a bulk one), which recomputes the dirty runs'
-rows in one batch once ``REFRESH_BATCH`` of them are dirty: the cost is a few
-microseconds per run, amortized, instead of a refresh per transaction. A reader
-computes any run still dirty from the normalized tables, so a result is never stale. A
+rows in one batch once ``REFRESH_BATCH`` of them are dirty and not RUNNING (a run being
+logged would be dirty again at its next flush): a few tens of microseconds per run,
+once, instead of a refresh per transaction. A reader computes any run still dirty from
+the normalized tables, so a result is never stale. A
 run whose values cannot be encoded (a value holding ``SEPARATOR``, or a last value that
 is not a number) gets a NULL ``keyset``: readers always compute it from the tables.
 
@@ -69,22 +70,30 @@ CHECK_EVERY = 16
 BULK_CHANGES = 256
 
 
+# Which dirty runs a batch refresh takes: not the RUNNING ones, which are still being
+# logged (each would be refreshed again at its next flush; that doubled the work).
+_SETTLED = "NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = d.run AND runs.status = 'RUNNING')"
+
+
 def refresh(conn: sqlite3.Connection, at_least: int | None = None) -> None:
-    """Bring the ``run_columns`` rows of every dirty run up to date, inside the caller's
-    write transaction, once at least ``at_least`` runs are dirty; otherwise one count of
-    at most that many rows (``at_least`` defaults to ``REFRESH_BATCH``).
+    """Bring the ``run_columns`` rows of the dirty runs that are not RUNNING up to date,
+    inside the caller's write transaction, once there are at least ``at_least`` of them
+    (default ``REFRESH_BATCH``); otherwise the cost is one count of at most that many rows.
+    ``at_least=0`` refreshes every dirty run, RUNNING or not (after a migration).
 
     A failure that is not the store's (a bug here) is rolled back to a savepoint and
     warned about: the runs stay dirty, readers compute them from the normalized tables,
     and the write that triggered the refresh still commits.
     """
     at_least = REFRESH_BATCH if at_least is None else at_least
-    if conn.execute("SELECT count(*) FROM (SELECT 1 FROM run_columns_dirty LIMIT ?)",
-                    (at_least,)).fetchone()[0] < at_least:
+    settled = at_least > 0
+    if settled and conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM run_columns_dirty AS d WHERE {_SETTLED} LIMIT ?)",
+            (at_least,)).fetchone()[0] < at_least:
         return
     conn.execute("SAVEPOINT run_columns_refresh")
     try:
-        _refresh(conn)
+        _refresh(conn, settled)
     except sqlite3.OperationalError:  # locked, full, read-only, I/O: the store's failure
         conn.execute("ROLLBACK TO run_columns_refresh")
         conn.execute("RELEASE run_columns_refresh")
@@ -103,44 +112,48 @@ def refresh(conn: sqlite3.Connection, at_least: int | None = None) -> None:
 _PASS = 20_000
 
 
-def _texts(conn: sqlite3.Connection, table: str, low: int, high: int) -> dict[int, tuple[str, str, bool]]:
-    """Per dirty run in [low, high] with rows in ``table`` (params or tags): its keys as a
-    JSON array, its values joined by ``SEPARATOR``, and True if they cannot be split again
-    (a value holding the separator, or a blob written by hand). SQLite walks each run's
-    rows in key order (the primary key), so keys and values line up; one row per run
-    crosses into Python."""
+def _texts(conn: sqlite3.Connection, table: str, where: str, low: int, high: int
+           ) -> dict[int, tuple[str, str, bool]]:
+    """Per chosen dirty run in [low, high] with rows in ``table`` (params or tags): its
+    keys as a JSON array, its values joined by ``SEPARATOR``, and True if they cannot be
+    split again (a value holding the separator, or a blob written by hand). SQLite walks
+    each run's rows in key order (the primary key), so keys and values line up; one row
+    per run crosses into Python."""
     return {run: (keys, values, bool(blobs) or values.count(SEPARATOR) != count - 1)
             for run, keys, values, count, blobs in conn.execute(
                 "SELECT d.run, json_group_array(t.key), "
                 "group_concat(CASE WHEN typeof(t.value) = 'blob' THEN '' ELSE t.value END, char(31)), "
                 "count(*), max(typeof(t.value) = 'blob') "
                 f"FROM run_columns_dirty AS d CROSS JOIN {table} AS t ON t.run = d.run "
-                "WHERE d.run BETWEEN ? AND ? GROUP BY d.run", (low, high))}
+                f"WHERE {where} GROUP BY d.run", (low, high))}
 
 
-def _refresh(conn: sqlite3.Connection) -> None:
+def _refresh(conn: sqlite3.Connection, settled: bool = False) -> None:
+    """Recompute the rows of the dirty runs (only those not RUNNING when ``settled``)."""
     # Rows of runs that are gone (deleted by raw SQL before their params, say).
     conn.execute("DELETE FROM run_columns WHERE run IN (SELECT run FROM run_columns_dirty) "
                  "AND run NOT IN (SELECT id FROM runs)")
-    dirty = [pk for (pk,) in conn.execute("SELECT run FROM run_columns_dirty ORDER BY run")]
+    where = "d.run BETWEEN ? AND ?" + (f" AND {_SETTLED}" if settled else "")
+    dirty = [pk for (pk,) in conn.execute(
+        f"SELECT run FROM run_columns_dirty AS d WHERE {where} ORDER BY run", (-(2**63), 2**63 - 1))]
     keysets: dict[str, int] = {}
     for start in range(0, len(dirty), _PASS):
         low, high = dirty[start], dirty[min(start + _PASS, len(dirty)) - 1]
-        _refresh_range(conn, low, high, keysets)
-        conn.execute("DELETE FROM run_columns_dirty WHERE run BETWEEN ? AND ?", (low, high))
+        _refresh_range(conn, where, low, high, keysets)
+        conn.execute(f"DELETE FROM run_columns_dirty AS d WHERE {where}", (low, high))
 
 
-def _refresh_range(conn: sqlite3.Connection, low: int, high: int, keysets: dict[str, int]) -> None:
+def _refresh_range(conn: sqlite3.Connection, where: str, low: int, high: int,
+                   keysets: dict[str, int]) -> None:
     runs = [pk for (pk,) in conn.execute(
-        "SELECT d.run FROM run_columns_dirty AS d CROSS JOIN runs AS r ON r.id = d.run "
-        "WHERE d.run BETWEEN ? AND ?", (low, high))]
-    params = _texts(conn, "params", low, high)
-    tags = _texts(conn, "tags", low, high)
+        f"SELECT d.run FROM run_columns_dirty AS d CROSS JOIN runs AS r ON r.id = d.run WHERE {where}",
+        (low, high))]
+    params = _texts(conn, "params", where, low, high)
+    tags = _texts(conn, "tags", where, low, high)
     metrics: dict[int, tuple[list[str], list[float | None]]] = {}
     for pk, key, value in conn.execute(
             "SELECT d.run, t.key, t.last_value FROM run_columns_dirty AS d "
-            "CROSS JOIN metric_summaries AS t ON t.run = d.run WHERE d.run BETWEEN ? AND ?",
-            (low, high)):
+            f"CROSS JOIN metric_summaries AS t ON t.run = d.run WHERE {where}", (low, high)):
         entry = metrics.get(pk)
         if entry is None:
             entry = metrics[pk] = ([], [])
@@ -148,7 +161,7 @@ def _refresh_range(conn: sqlite3.Connection, low: int, high: int, keysets: dict[
         entry[1].append(value)
     previous = [keyset for (keyset,) in conn.execute(
         "SELECT DISTINCT c.keyset FROM run_columns_dirty AS d CROSS JOIN run_columns AS c "
-        "ON c.run = d.run WHERE d.run BETWEEN ? AND ? AND c.keyset IS NOT NULL", (low, high))]
+        f"ON c.run = d.run WHERE {where} AND c.keyset IS NOT NULL", (low, high))]
     metric_json: dict[tuple[str, ...], str] = {(): "[]"}
     rows = []
     none: tuple[str, str | None, bool] = ("[]", None, False)
@@ -197,7 +210,6 @@ def _keyset_id(conn: sqlite3.Connection, keys: str) -> int:
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every run's row (the doctor's repair, and a migrated store's first fill),
-    inside the caller's write transaction."""
+    """Recompute every run's row (the doctor's repair), inside the caller's write transaction."""
     conn.execute("INSERT OR IGNORE INTO run_columns_dirty (run) SELECT id FROM runs")
     _refresh(conn)

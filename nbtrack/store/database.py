@@ -27,6 +27,7 @@ from typing import TypeVar
 from ..errors import (ForeignStore, NoStore, StoreCorrupt, StoreError, StoreFull, StoreLocked,
                       StoreReadOnly)
 from ..paths import StoreLocation
+from . import run_columns
 from .schema import MIGRATION_NAMES, MIGRATION_SET, build_migrations
 
 BUSY_TIMEOUT_MS = 10_000
@@ -66,6 +67,7 @@ class Store:
         self.conn = conn
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._unchecked = 0  # write transactions since run_columns were last checked
 
     @property
     def blobs_dir(self) -> Path:
@@ -89,11 +91,21 @@ class Store:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` takes the write lock up front, so no
-        deadlock-prone upgrade from a read lock); rolled back if the block raises."""
+        deadlock-prone upgrade from a read lock); rolled back if the block raises. Before
+        it commits, ``run_columns.refresh`` brings changed runs' search rows up to date (in
+        batches: see ``REFRESH_BATCH``)."""
         if self.readonly:
             raise StoreError(f"{self.location.database} was opened read-only")
         with self._lock, transaction(self.conn, "BEGIN IMMEDIATE") as conn:
+            changes = conn.total_changes
             yield conn
+            # Every write of nbtrack's passes here: once enough runs' params, tags or metric
+            # summaries changed, their search rows are recomputed in the same transaction.
+            self._unchecked += 1
+            if (self._unchecked >= run_columns.CHECK_EVERY
+                    or conn.total_changes - changes >= run_columns.BULK_CHANGES):
+                self._unchecked = 0
+                run_columns.refresh(conn)
 
     def write_retrying(self, work: Callable[[sqlite3.Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, retrying while other writers hold the lock.
@@ -381,6 +393,10 @@ def _migrate(conn: sqlite3.Connection, database: Path) -> None:
     with _file_lock(database.with_name(database.name + ".migrate.lock")):
         if _check_schema(conn, database, allow_pending=True):
             build_migrations().apply(Database(conn))
+            # A migration marks the runs whose run_columns rows it needs filled; fill them now,
+            # so the first search after an upgrade is already fast.
+            with transaction(conn, "BEGIN IMMEDIATE"):
+                run_columns.refresh(conn, at_least=0)
 
 
 @contextlib.contextmanager

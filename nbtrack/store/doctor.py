@@ -12,7 +12,8 @@ last row to the same place, so the rows on either side of the damage are
 kept. A metric block (``metric_blocks``) is copied whole or not at all, and one
 whose arrays do not match its count is dropped (and reported); a store from before
 ``m005_metric_blocks`` has its recovered ``metric_history`` rows rewritten as
-blocks, as the migration would have.
+blocks, as the migration would have. ``run_columns`` is rebuilt from the recovered
+params, tags and metric summaries.
 
 Example:
     >>> import tempfile
@@ -34,11 +35,14 @@ from pathlib import Path
 
 from ..errors import StoreError
 from ..paths import StoreLocation, resolve_location
+from . import run_columns
 from .files import ensure_regular_files
 
 CHECK_TIME_LIMIT_S = 60.0
 MAX_FINDINGS = 100  # integrity_check stops after this many errors
 BATCH = 1000  # rows per read while recovering
+# Derived tables: recomputed from the recovered rows rather than copied.
+_REBUILT = ("run_columns", "run_keysets", "run_columns_dirty")
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,8 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
         conn = store.conn
         conn.execute("BEGIN")
         for table in _tables(conn):
-            if table.startswith(("_sqlite", "sqlite_")):
-                continue  # migration bookkeeping is the new store's own
+            if table.startswith(("_sqlite", "sqlite_")) or table in _REBUILT:
+                continue  # migration bookkeeping is the new store's own; the rest is rebuilt below
             if table not in source_tables:
                 if not (table == "metric_blocks" and "metric_history" in source_tables):
                     notes.append(f"{table}: missing from the damaged store")
@@ -153,7 +157,10 @@ def _row_by_row(source: sqlite3.Connection, location: StoreLocation, target: Sto
         elif "metric_history" in source_tables:
             counts["metric_blocks"], note = _blocks_from_old_history(source, conn)
             notes.append(note)
+        run_columns.rebuild(conn)
+        counts["run_columns"] = conn.execute("SELECT count(*) FROM run_columns").fetchone()[0]
         conn.execute("COMMIT")
+    notes.append("run_columns: rebuilt from the recovered params, tags and metric summaries")
     notes.append(_blobs_note(location))
     return RecoveryReport(target.database, "row by row", counts, notes)
 

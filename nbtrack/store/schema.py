@@ -19,9 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MIGRATION_SET = "nbtrack"
 
+# The name of the migration that adds run_columns (store/run_columns.py), in one place.
+RUN_COLUMNS_MIGRATION = "m006_run_columns"
+
 # Kept in step with the @migrations functions below (a test checks it).
 MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry",
-                                    "m004_remote_sync", "m005_metric_blocks")
+                                    "m004_remote_sync", "m005_metric_blocks", RUN_COLUMNS_MIGRATION)
 
 
 def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
@@ -300,5 +303,98 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
         conn.executemany("UPDATE remote_runs SET metric_position = ? WHERE remote = ? AND run = ?",
                          [(positions.get((run, mark), 0), remote, run) for remote, run, mark in pushed])
         db.executescript("DROP TABLE metric_history; DROP TABLE metric_chunks;")
+
+    @migrations(name=RUN_COLUMNS_MIGRATION)
+    def run_columns(db: Database) -> None:
+        # Each run's params, tags and last metric values as one precomputed row, so
+        # search_runs reads 100,000 runs without pivoting (store/run_columns.py). Triggers
+        # mark a run dirty whenever what its row holds changes, whoever writes; the writer
+        # refreshes dirty rows before each commit and readers compute any left dirty. Every
+        # run starts dirty here; open_store fills the rows right after migrating. (The triggers
+        # test NOT EXISTS rather than INSERT OR IGNORE: a trigger's statements take the outer
+        # statement's conflict policy, which an upsert or INSERT OR REPLACE overrides; and in
+        # WHEN, the common case, a run already dirty, costs one lookup and no statement.)
+        db.executescript(
+            """
+            CREATE TABLE run_keysets (
+                id INTEGER PRIMARY KEY,
+                keys TEXT NOT NULL UNIQUE
+            );
+            CREATE TABLE run_columns (
+                run INTEGER PRIMARY KEY REFERENCES runs(id),
+                keyset INTEGER REFERENCES run_keysets(id),
+                texts TEXT,
+                metrics BLOB
+            );
+            CREATE INDEX run_columns_by_keyset ON run_columns(keyset);
+            CREATE TABLE run_columns_dirty (
+                run INTEGER PRIMARY KEY
+            );
+            INSERT INTO run_columns_dirty (run) SELECT id FROM runs;
+            CREATE TRIGGER runs_mark_insert AFTER INSERT ON runs
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.id) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.id);
+            END;
+            CREATE TRIGGER runs_forget_columns AFTER DELETE ON runs BEGIN
+                DELETE FROM run_columns WHERE run = old.id;
+                DELETE FROM run_columns_dirty WHERE run = old.id;
+            END;
+            CREATE TRIGGER params_mark_insert AFTER INSERT ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER params_mark_update AFTER UPDATE ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) SELECT new.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
+                INSERT INTO run_columns_dirty (run) SELECT old.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER params_mark_delete AFTER DELETE ON params
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+            CREATE TRIGGER tags_mark_insert AFTER INSERT ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER tags_mark_update AFTER UPDATE ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) SELECT new.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
+                INSERT INTO run_columns_dirty (run) SELECT old.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER tags_mark_delete AFTER DELETE ON tags
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_insert AFTER INSERT ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (new.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_update AFTER UPDATE ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) SELECT new.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
+                INSERT INTO run_columns_dirty (run) SELECT old.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER metric_summaries_mark_delete AFTER DELETE ON metric_summaries
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+            -- A keyset no run uses any more is removed (when a run's row is deleted here;
+            -- when it changes, by the refresh, once all rows of its batch are written).
+            CREATE TRIGGER run_columns_forget_keyset AFTER DELETE ON run_columns
+            WHEN old.keyset IS NOT NULL BEGIN
+                DELETE FROM run_keysets WHERE id = old.keyset
+                    AND NOT EXISTS (SELECT 1 FROM run_columns WHERE keyset = old.keyset);
+            END;
+            """
+        )
 
     return migrations

@@ -73,7 +73,9 @@ def source_client(source: str) -> Iterator[Any]:
     if uri.startswith("sqlite:///"):
         with tempfile.TemporaryDirectory(prefix="nbtrack-pull-source-") as tmp:
             copy = Path(tmp) / "mlflow.db"
-            _snapshot(Path(uri[len("sqlite:///"):]).expanduser().absolute(), copy)
+            from ..store.sync import snapshot_sqlite
+
+            snapshot_sqlite(Path(uri[len("sqlite:///"):]).expanduser().absolute(), copy)
             _upgrade_copy(f"sqlite:///{copy}", uri)
             yield mlflow_client(f"sqlite:///{copy}", pulling=True)
         return
@@ -89,19 +91,6 @@ def source_client(source: str) -> Iterator[Any]:
     if "://" in uri and not uri.startswith(("http://", "https://")):
         _require_same_schema(uri)
     yield mlflow_client(uri, pulling=True)
-
-
-def _snapshot(database: Path, copy: Path) -> None:
-    """Copy ``database`` to ``copy`` through SQLite's backup API, opening it read-only."""
-    import sqlite3
-
-    source = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-    target = sqlite3.connect(copy)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
 
 
 def _upgrade_copy(copy_uri: str, uri: str) -> None:

@@ -292,6 +292,18 @@ def sqlite_tables(path: Path) -> set[str] | None:
         return None
 
 
+def snapshot_sqlite(database: Path, copy: Path) -> None:
+    """Copy another program's SQLite file to ``copy`` through SQLite's backup API (consistent
+    while that program writes), opening it read-only: the file itself is never changed."""
+    source = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
 def metric_keys(store: Store, pks: Sequence[int]) -> dict[int, list[str]]:
     wanted = set(pks)
     found: dict[int, list[str]] = defaultdict(list)

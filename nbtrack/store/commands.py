@@ -92,6 +92,9 @@ class CreateRun(WriteCommand):
     cell_id: str | None = None
     execution_count: int | None = None
     code: str | None = None
+    # When set, the run goes into the experiment of this name, created if new, in the same
+    # transaction (start_run's one write instead of two); experiment_id is then ignored.
+    experiment_name: str | None = None
 
     def describe(self) -> str:
         return f"new run {self.run_name!r}"

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import sqlite3
+import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -160,6 +161,10 @@ def _write_small(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[tuple]
         groups.setdefault((row[0], row[1]), []).append(row)
     blocks, folded = [], []
     for (run, key), mine in groups.items():
+        if len(mine) == 1:  # one point (log_metrics at the end of a short run): no arrays
+            blocks.append(_single_block(mine[0]))
+            folded.append(_single_fold(mine[0]))
+            continue
         values = [_NAN if v is None else v for v in map(_VALUE, mine)]  # None is NaN, as numpy reads it
         for start in range(0, len(mine), BLOCK_POINTS):
             piece = mine[start:start + BLOCK_POINTS]
@@ -179,6 +184,23 @@ def _write_small(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[tuple]
                        len(mine)))
     conn.executemany(INSERT_BLOCK, blocks)
     return folded
+
+
+_INT64, _FLOAT64 = struct.Struct("<q"), struct.Struct("<d")
+
+
+def _single_block(row: tuple) -> tuple:
+    """The block of a series of one point: the bytes ``_write_small``'s arrays would give."""
+    run, key, value, step, seconds = row
+    value = _NAN if value is None else float(value)
+    return (run, key, 1, _INT64.pack(step), _FLOAT64.pack(value),
+            _INT64.pack(int(_HALF + _THOUSAND * seconds)))
+
+
+def _single_fold(row: tuple) -> tuple:
+    run, key, value, step, seconds = row
+    value = None if value is None or value != value else float(value)
+    return (run, key, value, step, int(_HALF + _THOUSAND * seconds), value, value, 1)
 
 
 def _blobs(steps: np.ndarray, values: np.ndarray, stamps: np.ndarray) -> tuple[bytes, bytes, bytes]:

@@ -74,6 +74,7 @@ def new_run_command(
     execution_count: int | None = None,
     code: str | None = None,
     user_id: str | None = None,
+    experiment_name: str | None = None,
 ) -> cmd.CreateRun:
     """A ``CreateRun`` with a fresh id, the time now and this process as its owner."""
     run_id = uuid.uuid4().hex
@@ -83,7 +84,15 @@ def new_run_command(
         start_time=now_ms(), user_id=user_id or _user_name(), host=host, pid=pid,
         tags=dict(tags or {}), parent_run_id=parent_run_id, source=source,
         notebook_path=notebook_path, cell_id=cell_id, execution_count=execution_count, code=code,
+        experiment_name=experiment_name,
     )
+
+
+def _experiment_number(experiment_id: str) -> int:
+    try:
+        return int(experiment_id)
+    except ValueError:
+        raise InvalidInput(f"experiment id {experiment_id!r} is not a number; ids look like '1'") from None
 
 
 @handles(cmd.CreateRun)
@@ -99,10 +108,10 @@ def _create_run(conn: sqlite3.Connection, c: cmd.CreateRun) -> CreatedRun:
             (c.cell_id, c.notebook_path),
         ).fetchone()
         previous = row[0] if row else None
-    try:
-        experiment = int(c.experiment_id)
-    except ValueError:
-        raise InvalidInput(f"experiment id {c.experiment_id!r} is not a number; ids look like '1'") from None
+    if c.experiment_name is not None:
+        experiment = int(_get_or_create_experiment(conn, cmd.GetOrCreateExperiment(c.experiment_name)))
+    else:
+        experiment = _experiment_number(c.experiment_id)
     if conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (experiment,)).fetchone() is None:
         raise InvalidInput(f"no experiment with id {c.experiment_id!r}; see nbtrack.search_experiments()")
     cursor = conn.execute(

@@ -285,14 +285,11 @@ def start_run(
             handle.execute(commands.SetTags(created.pk, checked_tags))
         checked_tags = {**stored_tags, **checked_tags}
     else:
-        experiment = (
-            str(experiment_id)
-            if experiment_id is not None
-            else experiment_id_for(current_experiment_name(), handle)
-        )
         run_name = validation.run_name(run_name)
         command = with_system_tags(new_run_command(
-            experiment,
+            "" if experiment_id is None else str(experiment_id),
+            # the current experiment is found (or made) in the run's own transaction
+            experiment_name=current_experiment_name() if experiment_id is None else None,
             run_name=run_name,
             tags=checked_tags,
             parent_run_id=parent_run_id or (parent.run_id if parent else _job_parent()),

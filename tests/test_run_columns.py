@@ -269,12 +269,18 @@ def test_a_store_from_before_run_columns_is_filled_when_migrated(tmp_path: Path)
     location.database.parent.mkdir(parents=True)
     conn = sqlite3.connect(location.database, isolation_level=None)
     build_migrations().apply(Database(conn), stop_before=RUN_COLUMNS_MIGRATION)
+    # As the code of that time wrote it (today's handlers expect today's schema).
     conn.execute("BEGIN")
-    experiment = commands.apply(conn, commands.GetOrCreateExperiment("e"))
+    conn.execute("INSERT INTO experiments (name, creation_time, last_update_time) VALUES ('e', 0, 0)")
     for i in range(3):
-        created = commands.apply(conn, writer.new_run_command(experiment, tags={"t": f"v{i}"}))
-        commands.apply(conn, commands.SetParams(created.pk, {"p": str(i)} if i else {"q": "z"}))
-        commands.apply(conn, commands.LogMetrics([(created.pk, "m", i / 3, 0, 1.0)]))
+        pk = conn.execute("INSERT INTO runs (run_id, experiment_id, run_name, status, start_time) "
+                          "VALUES (?, 1, ?, 'FINISHED', 0)", (f"{i:032x}", f"r{i}")).lastrowid
+        conn.execute("INSERT INTO tags (run, key, value) VALUES (?, 't', ?)", (pk, f"v{i}"))
+        conn.execute("INSERT INTO params (run, key, value) VALUES (?, ?, ?)",
+                     (pk, *(("p", str(i)) if i else ("q", "z"))))
+        conn.execute("INSERT INTO metric_summaries (run, key, last_value, last_step, last_timestamp, "
+                     "min_value, max_value, count) VALUES (?, 'm', ?, 0, 1000, ?, ?, 1)",
+                     (pk, i / 3, i / 3, i / 3))
     conn.execute("COMMIT")
     conn.close()
 

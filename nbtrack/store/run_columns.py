@@ -13,9 +13,13 @@ row, kept current by the writer (docs/schema.md describes the tables):
   doubles (8 bytes each, NaN where ``metric_summaries`` has NULL): bit-exact, no text
   rendering. NULL when the run has none.
 
-Triggers (migration ``RUN_COLUMNS_MIGRATION``) add a run to ``run_columns_dirty``
-whenever its params, tags or metric summaries change, whoever writes them (nbtrack,
-another tool, raw SQL). ``Store.write`` calls :func:`refresh` before a commit (every
+A run is added to ``run_columns_dirty`` when it is created and whenever its params,
+tags or metric summaries are updated or deleted, by triggers (migration
+``RUN_COLUMNS_MIGRATION``), whoever writes; nbtrack's write handlers add the runs they
+insert params, tags or metric summaries into (:func:`mark`: once per command, where a
+row trigger fired once per inserted row and cost about a tenth of a short run's write).
+An insert into those tables by another program is therefore seen only when that run
+next changes through nbtrack or ``nbtrack doctor --recover`` rebuilds the rows. ``Store.write`` calls :func:`refresh` before a commit (every
 ``CHECK_EVERY`` transactions, and after a bulk one), which recomputes the dirty runs'
 rows in one batch once ``REFRESH_BATCH`` of them are dirty and not RUNNING (a run being
 logged would be dirty again at its next flush): a few tens of microseconds per run,
@@ -34,7 +38,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ..errors import warn_once
 
@@ -58,6 +62,20 @@ def encode_doubles(values: Sequence[float | None]) -> bytes | None:
 
 def decode_doubles(blob: bytes | None) -> list[float]:
     return list(struct.unpack(f"<{len(blob) // 8}d", blob)) if blob else []
+
+
+def mark(conn: sqlite3.Connection, runs: Iterable[int]) -> None:
+    """Mark ``runs`` dirty, inside the caller's write transaction: a handler calls this after
+    inserting params, tags or metric summaries (updates and deletes are marked by trigger).
+
+    Example:
+        >>> conn = sqlite3.connect(":memory:")
+        >>> _ = conn.execute("CREATE TABLE run_columns_dirty (run INTEGER PRIMARY KEY)")
+        >>> mark(conn, [3, 3, 1]); conn.execute("SELECT run FROM run_columns_dirty").fetchall()
+        [(1,), (3,)]
+    """
+    conn.executemany("INSERT OR IGNORE INTO run_columns_dirty (run) VALUES (?)",
+                     [(run,) for run in sorted(set(runs))])
 
 
 # Dirty runs are refreshed together once there are this many. Refreshing after every

@@ -307,8 +307,11 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
     @migrations(name=RUN_COLUMNS_MIGRATION)
     def run_columns(db: Database) -> None:
         # Each run's params, tags and last metric values as one precomputed row, so
-        # search_runs reads 100,000 runs without pivoting (store/run_columns.py). Triggers
-        # mark a run dirty whenever what its row holds changes, whoever writes; the writer
+        # search_runs reads 100,000 runs without pivoting (store/run_columns.py). A new run,
+        # and any update or delete of what its row holds, marks it dirty by trigger, whoever
+        # writes; nbtrack's handlers mark the runs they insert params, tags or metric
+        # summaries into (run_columns.mark: once per command, where an insert trigger fired
+        # once per row and cost a tenth of a short run's write); the writer
         # refreshes dirty rows before each commit and readers compute any left dirty. Every
         # run starts dirty here; open_store fills the rows right after migrating. (The triggers
         # test NOT EXISTS rather than INSERT OR IGNORE: a trigger's statements take the outer
@@ -339,10 +342,6 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                 DELETE FROM run_columns WHERE run = old.id;
                 DELETE FROM run_columns_dirty WHERE run = old.id;
             END;
-            CREATE TRIGGER params_mark_insert AFTER INSERT ON params
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (new.run);
-            END;
             CREATE TRIGGER params_mark_update AFTER UPDATE ON params
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
                 OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
@@ -355,10 +354,6 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) VALUES (old.run);
             END;
-            CREATE TRIGGER tags_mark_insert AFTER INSERT ON tags
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (new.run);
-            END;
             CREATE TRIGGER tags_mark_update AFTER UPDATE ON tags
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
                 OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
@@ -370,10 +365,6 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             CREATE TRIGGER tags_mark_delete AFTER DELETE ON tags
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
                 INSERT INTO run_columns_dirty (run) VALUES (old.run);
-            END;
-            CREATE TRIGGER metric_summaries_mark_insert AFTER INSERT ON metric_summaries
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (new.run);
             END;
             CREATE TRIGGER metric_summaries_mark_update AFTER UPDATE ON metric_summaries
             WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)

@@ -35,6 +35,7 @@ from . import artifacts as blobs
 from .commands import ArtifactEntry, WriteCommand, handles
 from .database import Store
 from .metric_blocks import run_point_records
+from . import run_columns
 from .writer import insert_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -221,6 +222,7 @@ def _import_run(conn: sqlite3.Connection, c: ImportRun) -> ImportedRun:
                      [(pk, k, v) for k, v in r.params.items()])
     conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
                      [(pk, k, v) for k, v in r.tags.items()])
+    run_columns.mark(conn, (pk,))
     if r.metrics and conn.execute("SELECT 1 FROM metric_summaries WHERE run = ? LIMIT 1",
                                   (pk,)).fetchone() is None:
         # Milliseconds travel as seconds through the batch insert (its unit), which rounds

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ..entities import RunStatus
 from ..errors import InvalidInput, RunNotFound
 from . import commands as cmd
+from . import run_columns
 from .commands import handles
 from .database import Store, now_ms, process_identity
 from .metric_blocks import write_points
@@ -159,6 +160,7 @@ def _set_params(conn: sqlite3.Connection, c: cmd.SetParams) -> None:
         raise InvalidInput(conflict)
     conn.executemany("INSERT OR IGNORE INTO params (run, key, value) VALUES (?, ?, ?)",
                      [(c.run, k, v) for k, v in c.params.items()])
+    run_columns.mark(conn, (c.run,))
 
 
 def existing_params(conn: sqlite3.Connection, pk: int, keys: Sequence[str]) -> dict[str, str]:
@@ -185,6 +187,7 @@ def param_conflict(existing: Mapping[str, str], params: Mapping[str, str]) -> st
 def _set_tags(conn: sqlite3.Connection, c: cmd.SetTags) -> None:
     conn.executemany("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, ?, ?)",
                      [(c.run, k, v) for k, v in c.tags.items()])
+    run_columns.mark(conn, (c.run,))
 
 
 @handles(cmd.DeleteTag)
@@ -207,7 +210,9 @@ def insert_metrics(conn: sqlite3.Connection, rows: Sequence[MetricRow]) -> None:
     """
     if not rows:
         return
-    conn.executemany(_UPSERT_SUMMARY, write_points(conn, rows))
+    folded = write_points(conn, rows)
+    conn.executemany(_UPSERT_SUMMARY, folded)
+    run_columns.mark(conn, (fold[0] for fold in folded))
 
 
 _UPSERT_SUMMARY = """
@@ -335,6 +340,7 @@ def _rename_run(conn: sqlite3.Connection, c: cmd.RenameRun) -> None:
         raise RunNotFound(f"no run {c.run_id!r} to rename")
     conn.execute("UPDATE runs SET run_name = ? WHERE id = ?", (c.name, row[0]))
     conn.execute("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?, 'mlflow.runName', ?)", (row[0], c.name))
+    run_columns.mark(conn, (row[0],))
 
 
 @handles(cmd.PurgeRuns)

@@ -342,42 +342,6 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                 DELETE FROM run_columns WHERE run = old.id;
                 DELETE FROM run_columns_dirty WHERE run = old.id;
             END;
-            CREATE TRIGGER params_mark_update AFTER UPDATE ON params
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
-                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-            END;
-            CREATE TRIGGER params_mark_delete AFTER DELETE ON params
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (old.run);
-            END;
-            CREATE TRIGGER tags_mark_update AFTER UPDATE ON tags
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
-                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-            END;
-            CREATE TRIGGER tags_mark_delete AFTER DELETE ON tags
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (old.run);
-            END;
-            CREATE TRIGGER metric_summaries_mark_update AFTER UPDATE ON metric_summaries
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
-                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) SELECT new.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
-                INSERT INTO run_columns_dirty (run) SELECT old.run
-                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
-            END;
-            CREATE TRIGGER metric_summaries_mark_delete AFTER DELETE ON metric_summaries
-            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
-                INSERT INTO run_columns_dirty (run) VALUES (old.run);
-            END;
             -- A keyset no run uses any more is removed (when a run's row is deleted here;
             -- when it changes, by the refresh, once all rows of its batch are written).
             CREATE TRIGGER run_columns_forget_keyset AFTER DELETE ON run_columns
@@ -386,6 +350,27 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
                     AND NOT EXISTS (SELECT 1 FROM run_columns WHERE keyset = old.keyset);
             END;
             """
+            + "".join(_mark_changes_trigger(table) for table in ("params", "tags", "metric_summaries"))
         )
 
     return migrations
+
+
+def _mark_changes_trigger(table: str) -> str:
+    """The triggers that mark a run's search row stale when a row of ``table`` (params, tags,
+    metric_summaries: keyed by ``run``) is updated or deleted, whoever writes. Inserts are
+    marked by nbtrack's handlers (``run_columns.mark``), once per command."""
+    return f"""
+            CREATE TRIGGER {table}_mark_update AFTER UPDATE ON {table}
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run)
+                OR NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) SELECT new.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = new.run);
+                INSERT INTO run_columns_dirty (run) SELECT old.run
+                    WHERE NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run);
+            END;
+            CREATE TRIGGER {table}_mark_delete AFTER DELETE ON {table}
+            WHEN NOT EXISTS (SELECT 1 FROM run_columns_dirty WHERE run = old.run) BEGIN
+                INSERT INTO run_columns_dirty (run) VALUES (old.run);
+            END;
+"""

@@ -93,14 +93,21 @@ def source_client(source: str) -> Iterator[Any]:
     yield mlflow_client(uri, pulling=True)
 
 
-def _upgrade_copy(copy_uri: str, uri: str) -> None:
-    """Bring the snapshot of an older MLflow database to this client's schema (the user's
-    file stays as it is); a database newer than the client is refused in one line."""
+def _database_tools() -> tuple[Any, Any]:
+    """SQLAlchemy and MLflow's schema helpers (``mlflow.store.db.utils``), for reading an
+    MLflow database's schema revision."""
     try:
         import sqlalchemy
         from mlflow.store.db import utils
     except ImportError:
         raise InvalidInput(f"pulling from a database needs MLflow's client: {INSTALL}") from None
+    return sqlalchemy, utils
+
+
+def _upgrade_copy(copy_uri: str, uri: str) -> None:
+    """Bring the snapshot of an older MLflow database to this client's schema (the user's
+    file stays as it is); a database newer than the client is refused in one line."""
+    sqlalchemy, utils = _database_tools()
     engine = sqlalchemy.create_engine(copy_uri)
     try:
         found, expected = utils._get_schema_version(engine), utils._get_latest_schema_revision()
@@ -122,11 +129,7 @@ def _upgrade_copy(copy_uri: str, uri: str) -> None:
 def _require_same_schema(uri: str) -> None:
     """Refuse to open a server database whose MLflow schema is not the client's: MLflow's
     SQL store would upgrade it (a team's database, which only its admins should migrate)."""
-    try:
-        import sqlalchemy
-        from mlflow.store.db import utils
-    except ImportError:
-        raise InvalidInput(f"pulling from a database needs MLflow's client: {INSTALL}") from None
+    sqlalchemy, utils = _database_tools()
     with translate(uri):
         engine = sqlalchemy.create_engine(_with_driver(uri, uri.split("://", 1)[0].lower()))
         try:

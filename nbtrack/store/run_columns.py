@@ -112,13 +112,11 @@ def refresh(conn: sqlite3.Connection, at_least: int | None = None) -> None:
     conn.execute("SAVEPOINT run_columns_refresh")
     try:
         _refresh(conn, settled)
-    except sqlite3.OperationalError:  # locked, full, read-only, I/O: the store's failure
-        conn.execute("ROLLBACK TO run_columns_refresh")
-        conn.execute("RELEASE run_columns_refresh")
-        raise
     except Exception as exc:
         conn.execute("ROLLBACK TO run_columns_refresh")
         conn.execute("RELEASE run_columns_refresh")
+        if isinstance(exc, sqlite3.OperationalError):  # locked, full, read-only, I/O: the store's
+            raise
         warn_once("run_columns.refresh", f"nbtrack could not update run_columns ({type(exc).__name__}: "
                   f"{exc}); searches read the changed runs from the params, tags and metric tables")
     else:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,17 @@ def current_location() -> StoreLocation:
 def resolve_location(uri: str | os.PathLike[str]) -> StoreLocation:
     """Turn a directory, a ``.db`` path, or a ``sqlite:///`` / ``file://`` URI into a location."""
     text = os.fspath(uri)
+    # Every start_run resolves the store in force; relative paths and ~ depend on the working
+    # directory and HOME, so they are part of the key. Invalid URIs raise and are not kept.
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted: only a relative path needs it
+        cwd = ""
+    return _resolve(text, cwd, os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=64)
+def _resolve(text: str, cwd: str, home: str | None) -> StoreLocation:
     if "\x00" in text:
         raise InvalidInput("tracking URI contains a NUL byte; pass a plain path")
     if text.startswith("sqlite:///"):

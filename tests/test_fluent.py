@@ -188,6 +188,40 @@ def test_sqlite_uri_and_default_dot_nbtrack(tmp_path: Path, monkeypatch: pytest.
         nbtrack.set_tracking_uri("http://mlflow.example:5000")
 
 
+def test_a_relative_store_follows_the_working_directory_and_home(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Locations are cached per (uri, cwd, HOME): moving either moves a relative store."""
+    from nbtrack.paths import resolve_location
+
+    for name in ("a", "b", "home"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    first = resolve_location("runs")
+    monkeypatch.chdir(tmp_path / "b")
+    assert resolve_location("runs").database == tmp_path / "b" / "runs" / "nbtrack.db" != first.database
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_location("~/s.db").database == tmp_path / "home" / "s.db"
+    with pytest.raises(InvalidInput, match="NUL byte"):
+        resolve_location("bad\x00")
+    with pytest.raises(InvalidInput, match="NUL byte"):  # a refusal is never cached as a result
+        resolve_location("bad\x00")
+
+
+def test_a_bad_key_is_refused_every_time_among_many_good_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbtrack import validation
+
+    monkeypatch.setattr(validation, "_VALID_KEYS", set())
+    monkeypatch.setattr(validation, "_VALID_KEYS_LIMIT", 10)
+    for i in range(25):  # passes the cache's limit twice: it is cleared, not grown
+        assert validation.check_key(f"loss_{i}", "metric") == f"loss_{i}"
+    assert len(validation._VALID_KEYS) <= 10
+    for _ in range(2):
+        with pytest.raises(InvalidInput, match="rename it"):
+            validation.check_key("../escape", "param")
+        with pytest.raises(InvalidInput, match="non-empty string"):
+            validation.check_key(3, "param")
+
+
 def test_flush_makes_points_visible_to_another_connection(nbtrack_home: Path) -> None:
     import sqlite3
 

@@ -205,3 +205,61 @@ def test_batch_summaries_match_the_history_they_fold(tmp_path: Path, series: int
         assert summary.last_timestamp == int(last[4] * 1000 + 0.5)
         assert len(queries.metric_history(store, run.run_id, key)) == len(mine)
     store.close()
+
+
+def test_immediate_write_goes_after_the_writers_transaction_on_its_connection(nbtrack_home: Path) -> None:
+    """start_run's write waits for this process's writer on a Python lock (released the moment
+    the writer commits), not in SQLite's busy handler on a second connection, which sleeps in
+    growing steps and so oversleeps."""
+    with nbtrack.start_run():
+        nbtrack.log_metric("x", 1.0)
+    handle = nbtrack.tracking.fluent.store_handle()
+    queue = handle.queue
+    queue._write_lock.acquire()  # as a drain in progress holds it
+    created: list[str] = []
+
+    def second_run() -> None:
+        with nbtrack.start_run(run_name="second") as run:
+            created.append(run.info.run_id)
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive() and not created  # it waits for the writer...
+    queue._write_lock.release()
+    thread.join(10)
+    assert created  # ...and goes in as soon as the writer is done, on the writer's connection
+    assert queue._store is not None
+    names = set(nbtrack.search_runs()["tags.mlflow.runName"])
+    assert "second" in names and len(names) == 2
+
+
+def test_runs_started_while_a_loop_logs_flat_out_are_all_recorded(nbtrack_home: Path) -> None:
+    stop = threading.Event()
+    logged: list[int] = []
+
+    def firehose() -> None:
+        with nbtrack.start_run(run_name="firehose", nested=True) as run:
+            step = 0
+            while not stop.is_set():
+                nbtrack.MlflowClient().log_metric(run.info.run_id, "loss", 1.0, step=step)
+                step += 1
+            logged.append(step)
+
+    thread = threading.Thread(target=firehose)
+    thread.start()
+    try:
+        for i in range(50):
+            with nbtrack.start_run(run_name=f"short-{i}"):
+                nbtrack.log_params({"i": i})
+                nbtrack.log_metric("m", float(i))
+    finally:
+        stop.set()
+        thread.join(30)
+    nbtrack.flush()
+    runs = nbtrack.search_runs()
+    assert len(runs) == 51 and set(runs["status"]) == {"FINISHED"}
+    short = runs[runs["tags.mlflow.runName"] != "firehose"]
+    assert sorted(short["params.i"].astype(int)) == list(range(50))
+    firehose_run = runs[runs["tags.mlflow.runName"] == "firehose"].iloc[0]
+    assert nbtrack.get_run(firehose_run["run_id"]).data.metric_summaries["loss"].count == logged[0]

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -54,12 +55,14 @@ class CreatedRun:
 
 @handles(cmd.GetOrCreateExperiment)
 def _get_or_create_experiment(conn: sqlite3.Connection, command: cmd.GetOrCreateExperiment) -> str:
-    now = now_ms()
-    conn.execute(
-        "INSERT OR IGNORE INTO experiments (name, creation_time, last_update_time) VALUES (?, ?, ?)",
-        (command.name, now, now),
-    )
-    row = conn.execute("SELECT experiment_id FROM experiments WHERE name = ?", (command.name,)).fetchone()
+    find = "SELECT experiment_id FROM experiments WHERE name = ?"
+    row = conn.execute(find, (command.name,)).fetchone()
+    if row is None:  # looked up first: every start_run passes here, and the name is there
+        now = now_ms()
+        conn.execute("INSERT OR IGNORE INTO experiments (name, creation_time, last_update_time) "
+                     "VALUES (?, ?, ?)",
+                     (command.name, now, now))
+        row = conn.execute(find, (command.name,)).fetchone()
     return str(row[0])
 
 
@@ -113,8 +116,8 @@ def _create_run(conn: sqlite3.Connection, c: cmd.CreateRun) -> CreatedRun:
         experiment = int(_get_or_create_experiment(conn, cmd.GetOrCreateExperiment(c.experiment_name)))
     else:
         experiment = _experiment_number(c.experiment_id)
-    if conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (experiment,)).fetchone() is None:
-        raise InvalidInput(f"no experiment with id {c.experiment_id!r}; see nbtrack.search_experiments()")
+        if conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (experiment,)).fetchone() is None:
+            raise InvalidInput(f"no experiment with id {c.experiment_id!r}; see nbtrack.search_experiments()")
     cursor = conn.execute(
         """INSERT INTO runs (run_id, experiment_id, run_name, status, start_time, user_id,
                parent_run_id, source, notebook_path, cell_id, execution_count, previous_run_id,
@@ -384,9 +387,20 @@ def _default_run_name(run_id: str) -> str:
 
 
 def _user_name() -> str | None:
+    """``getpass.getuser()``: the environment's name, else the passwd entry (looked up once:
+    it cost more than the rest of a run's tags)."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = os.environ.get(variable)
+        if name:
+            return name
+    return _passwd_user_name()
+
+
+@functools.lru_cache(maxsize=1)
+def _passwd_user_name() -> str | None:
     try:
         import getpass
 
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER")
+        return None

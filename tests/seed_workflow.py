@@ -77,5 +77,6 @@ print(json.dumps({
     "by_alias": [int(p) for p in by_alias.predict(score)],
     "by_stage": [int(p) for p in by_stage.predict(score)],
     "downloaded": os.path.isabs(downloaded) and sorted(os.listdir(downloaded)),
+    "images": sorted(a.path for a in client.list_artifacts(best["run_id"]) if a.path.endswith(".png")),
     "active_run": mlflow.active_run() is not None,
 }))

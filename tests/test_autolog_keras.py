@@ -58,6 +58,11 @@ def test_each_epoch_is_a_step_and_fit_params_and_the_model_are_recorded() -> Non
     assert history_of(run.info.run_id, "loss") == [(epoch, pytest.approx(value, rel=1e-6))
                                                    for epoch, value in enumerate(history.history["loss"])]
     assert [s for s, _ in history_of(run.info.run_id, "val_accuracy")] == [0, 1, 2]
+    # MLflow's on_test_end names: one point per validation pass, all at step 0
+    validation = history_of(run.info.run_id, "validation_loss")
+    assert [s for s, _ in validation] == [0, 0, 0]
+    assert [v for _, v in validation] == pytest.approx(history.history["val_loss"], rel=1e-6)
+    assert got.data.metrics["validation_accuracy"] == pytest.approx(history.history["val_accuracy"][-1])
     params = got.data.params
     assert params["epochs"] == "3" and params["batch_size"] == "16" and params["validation_split"] == "0.25"
     assert params["optimizer_name"] == "adam"

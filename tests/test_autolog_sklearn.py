@@ -76,6 +76,51 @@ def test_a_pipeline_fit_records_params_metrics_tags_and_model(data) -> None:
     assert [d.context for d in got.inputs.dataset_inputs] == ["train"]
 
 
+IMAGES = {"training_confusion_matrix.png", "training_roc_curve.png", "training_precision_recall_curve.png"}
+
+
+def images_of(run_id: str) -> dict[str, "Image.Image"]:
+    from PIL import Image
+
+    client = nbtrack.Client()
+    out = {}
+    for item in client.list_artifacts(run_id):
+        if item.path.endswith(".png"):
+            path = client.download_artifacts(run_id, item.path)
+            with Image.open(path) as image:
+                out[item.path] = image.convert("RGB")
+    return out
+
+
+def test_a_classifier_gets_mlflows_images_drawn_off_pyplot(data) -> None:
+    import matplotlib.pyplot as plt
+    from sklearn.svm import LinearSVC
+
+    X, y, _, _ = data
+    open_figures = plt.get_fignums()
+    nbtrack.sklearn.autolog(log_models=False)
+    with nbtrack.start_run() as binary:
+        pipeline().fit(X, y)
+    with nbtrack.start_run() as margin:  # no predict_proba: the curves use decision_function
+        LinearSVC().fit(X, y)
+    with nbtrack.start_run() as three:
+        LogisticRegression().fit(X, np.digitize(X[:, 1], [-0.5, 0.5]))
+    with nbtrack.start_run() as regression:
+        LinearRegression().fit(X, X[:, 0])
+    assert plt.get_fignums() == open_figures  # the user's pyplot state is untouched
+
+    images = images_of(binary.info.run_id)
+    assert set(images) == IMAGES
+    # MLflow's sizes at 175 dpi: the matrix 6 x 4 in, the curves 6.4 x 4.8 in
+    assert images["training_confusion_matrix.png"].size == (1050, 700)
+    assert images["training_roc_curve.png"].size == (1120, 840)
+    for image in images.values():  # drawn, not blank: many colours, and blue ink on white
+        assert len(image.getcolors(maxcolors=1 << 20)) > 50
+    assert set(images_of(margin.info.run_id)) == IMAGES
+    assert set(images_of(three.info.run_id)) == {"training_confusion_matrix.png"}  # curves need 2 classes
+    assert images_of(regression.info.run_id) == {}
+
+
 def test_a_regressor_gets_mlflows_regression_metrics(data) -> None:
     X = data[0]
     nbtrack.sklearn.autolog(log_models=False)

@@ -57,9 +57,12 @@ def test_the_mlflow_workflow_runs_unmodified_but_for_its_imports(mlflow_python: 
 
     # Same data, same pipelines: the same comparison, registry and predictions.
     for key in ("run_names", "best", "accuracy", "versions", "champion", "production", "by_alias",
-                "by_stage", "downloaded", "source_type"):
+                "by_stage", "downloaded", "source_type", "images"):
         assert ours[key] == theirs[key], (key, ours[key], theirs[key])
     assert ours["active_run"] is theirs["active_run"] is False
+    # autolog's images for a binary classifier, as MLflow names them (compared above)
+    assert theirs["images"] == ["training_confusion_matrix.png", "training_precision_recall_curve.png",
+                                "training_roc_curve.png"]
     # Every column MLflow's search_runs gave (autolog's params and training metrics, the
     # estimator tags, MLflow's system tags) is there; nbtrack may add its own.
     missing = sorted(set(theirs["columns"]) - set(ours["columns"]))

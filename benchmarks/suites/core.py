@@ -287,10 +287,14 @@ def search_100k(engine: Engine, ctx: Context) -> Result:
     return _search(engine, ctx, build_limit_s=400.0)
 
 
-def _subprocess_ms(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return (time.perf_counter() - t0) * 1e3
+def _timed_in_fresh_interpreter(statement: str) -> float:
+    """Milliseconds ``statement`` takes in a fresh interpreter, timed inside it: the
+    interpreter's own start (and whatever site-packages' .pth files import at start, a
+    certifi hook on this machine) is not counted. Subtracting a separate ``python -c pass``
+    instead left the difference of two noisy 40-50 ms starts and once gave -11 ms."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1]) * 1e3
 
 
 def _import_ms(engine_name: str, ctx: Context, first_use: bool) -> Result:
@@ -298,23 +302,19 @@ def _import_ms(engine_name: str, ctx: Context, first_use: bool) -> Result:
     stmt = f"import {module}"
     if first_use:
         stmt += "; " + "; ".join(f"{module}.{name}" for name in FIRST_USE[engine_name])
-    bare = [sys.executable, "-c", "pass"]
-    imp = [sys.executable, "-c", stmt]
     if not ctx.quick:  # quick runs it after the worker has imported the library already
-        _subprocess_ms(bare), _subprocess_ms(imp)  # warm the page cache
-    bare_ms, imp_ms = [], []
-    for _ in range(ctx.params["samples"] if ctx.quick else max(ctx.params["samples"], ctx.repeat)):
-        bare_ms.append(_subprocess_ms(bare))
-        imp_ms.append(_subprocess_ms(imp))
-    base, total = statistics.median(bare_ms), statistics.median(imp_ms)
-    return Result(total - base, note=f"median of {len(imp_ms)} fresh interpreters each",
-                  extra={"bare_ms": bare_ms, "import_ms": imp_ms, "statement": stmt})
+        _timed_in_fresh_interpreter(stmt)  # warm the page cache
+    samples = [_timed_in_fresh_interpreter(stmt)
+               for _ in range(ctx.params["samples"] if ctx.quick else max(ctx.params["samples"], ctx.repeat))]
+    return Result(statistics.median(samples), note=f"median of {len(samples)} fresh interpreters, "
+                                                   "timed inside each",
+                  extra={"import_ms": samples, "statement": stmt})
 
 
 @benchmark(
     "core",
     "import_time",
-    title="import time over `python -c pass`",
+    title="import time in a fresh interpreter",
     unit="ms",
     full={"samples": 7},
     quick={"samples": 5},  # ±10 ms of interpreter-start noise swamps one nbtrack sample
@@ -325,14 +325,14 @@ def _import_ms(engine_name: str, ctx: Context, first_use: bool) -> Result:
     repeats_inside=True,  # each sample is already a fresh interpreter
 )
 def import_time(engine: Engine, ctx: Context) -> Result:
-    """Median of interleaved fresh interpreters: ``-c 'import X'`` minus ``-c pass``."""
+    """Median over fresh interpreters of the time ``import X`` takes inside each."""
     return _import_ms(engine.name, ctx, first_use=False)
 
 
 @benchmark(
     "core",
     "import_first_use",
-    title="import + first access of the logging API, over `python -c pass`",
+    title="import + first access of the logging API, in a fresh interpreter",
     unit="ms",
     full={"samples": 7},
     quick={"samples": 5},  # ±10 ms of interpreter-start noise swamps one nbtrack sample

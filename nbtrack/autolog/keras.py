@@ -10,7 +10,8 @@ passed is left as it was). What one fit records, in the run active while it runs
   ``optimizer_learning_rate``...;
 - metrics: Keras's epoch logs (``loss``, ``accuracy``, ``val_loss``...) with
   ``step=epoch`` (``log_every_epoch``), or the batch logs every ``log_every_n_steps``
-  optimizer steps with ``step`` = the step;
+  optimizer steps with ``step`` = the step; each validation pass's results as
+  ``validation_loss``, ``validation_accuracy``... at step 0 (MLflow's ``on_test_end``);
 - ``EarlyStopping``: params ``monitor``, ``min_delta``, ``patience``, ``baseline``,
   ``restore_best_weights``; metrics ``stopped_epoch`` and, when weights were restored,
   ``restored_epoch`` and the restored epoch's metrics at step ``stopped_epoch + 1``
@@ -221,6 +222,13 @@ def _callback_class() -> type:
             if self.options.log_every_epoch and logs:
                 with guarded(FLAVOR, self.options.silent):
                     log_metrics_to(self.run, logs, step=epoch)
+
+        def on_test_end(self, logs: Any = None) -> None:
+            # MLflow's callback: each validation pass (one per epoch inside fit) logs its
+            # results as validation_* at step 0, so the latest is the fit's final validation.
+            if logs:
+                with guarded(FLAVOR, self.options.silent):
+                    log_metrics_to(self.run, {f"validation_{k}": v for k, v in logs.items()}, step=0)
 
         def on_batch_end(self, batch: int, logs: Any = None) -> None:
             n = self.options.log_every_n_steps

@@ -13,6 +13,9 @@ active while it runs (see ``autolog.runs``):
   ``training_mean_squared_error``, ``training_root_mean_squared_error``,
   ``training_mean_absolute_error``, ``training_r2_score``, ``training_score`` for a
   regressor), when labels were passed;
+- for a classifier, with matplotlib installed, MLflow's images
+  (``autolog.sklearn_plots``): ``training_confusion_matrix.png`` and, when binary,
+  ``training_roc_curve.png`` and ``training_precision_recall_curve.png``;
 - the model, through ``nbtrack.sklearn.log_model`` under ``model`` (skops by default);
 - the training data's fingerprint (``log_datasets``);
 - for ``GridSearchCV`` / ``RandomizedSearchCV``: ``best_*`` params, ``best_cv_score``,
@@ -43,7 +46,8 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import autologged_call, guarded, log_metrics_to, log_params, log_training_data, set_tags
+from .runs import autologged_call, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data, set_tags
+from .sklearn_plots import classifier_images, plotting_available
 
 FLAVOR = "sklearn"
 TRAINING_PREFIX = "training_"
@@ -251,9 +255,18 @@ def is_search(estimator: Any) -> bool:
 
 def _after_fit(estimator: Any, training: _Training, options: SklearnOptions, run: Any) -> None:
     """Metrics, model, search results; each part on its own, so one failing keeps the others."""
+    predictions: Predictions | None = None
     with guarded(FLAVOR, options.silent):
         if training.y is not None:
-            log_metrics_to(run, training_metrics(estimator, training, options.pos_label))
+            predictions = training_predictions(estimator, training.X)
+            log_metrics_to(run, training_metrics(estimator, training, options.pos_label, predictions))
+    if predictions is not None and predictions.classes is not None and plotting_available():
+        with guarded(FLAVOR, options.silent):
+            images = classifier_images(training.y, predictions.predicted, predictions.positive_scores(),
+                                       classes=predictions.classes, sample_weight=training.sample_weight,
+                                       estimator_name=type(estimator).__name__)
+            for name, data in images.items():
+                log_bytes_to(run, data, name)
     example = signature = None
     if options.log_models:
         with guarded(FLAVOR, options.silent):
@@ -269,13 +282,58 @@ def _after_fit(estimator: Any, training: _Training, options: SklearnOptions, run
             registry().model_runs[estimator] = run
 
 
-def training_metrics(estimator: Any, training: _Training, pos_label: Any = None) -> dict[str, float]:
+@dataclass
+class Predictions:
+    """A fitted estimator's output on its training data, computed once for the training
+    metrics and the classifier images. ``classes`` is None for anything but a classifier."""
+
+    predicted: Any
+    proba: Any | None = None
+    decision: Any | None = None
+    classes: list[Any] | None = None
+
+    def positive_scores(self) -> Any | None:
+        """A binary classifier's score for its second class (probability, else decision value)."""
+        if self.classes is None or len(self.classes) != 2:
+            return None
+        if self.proba is not None and self.proba.ndim == 2 and self.proba.shape[1] == 2:
+            return self.proba[:, 1]
+        if self.decision is not None and self.decision.ndim == 1:
+            return self.decision
+        return None
+
+
+def training_predictions(estimator: Any, X: Any) -> Predictions | None:
+    """``predict`` (and for a classifier ``predict_proba``, else ``decision_function``) on ``X``;
+    None for an estimator that is neither a classifier nor a regressor."""
+    from sklearn import base
+
+    if not (base.is_classifier(estimator) or base.is_regressor(estimator)):
+        return None
+    out = Predictions(estimator.predict(X))
+    if base.is_classifier(estimator):
+        classes = getattr(estimator, "classes_", None)
+        out.classes = list(classes) if classes is not None and getattr(classes, "ndim", 1) == 1 else None
+        for method in ("predict_proba", "decision_function"):
+            if hasattr(estimator, method):
+                try:
+                    setattr(out, "proba" if method == "predict_proba" else "decision", getattr(estimator, method)(X))
+                    break
+                except Exception:  # noqa: BLE001 - e.g. SVC(probability=False); try the next
+                    continue
+    return out
+
+
+def training_metrics(estimator: Any, training: _Training, pos_label: Any = None,
+                     predictions: Predictions | None = None) -> dict[str, float]:
     """MLflow's training metrics for a classifier or regressor, plus ``training_score``; a
     metric that cannot be computed (one class only...) is left out, as MLflow does."""
     import numpy as np
     from sklearn import base, metrics
 
     X, y, weight = training.X, training.y, training.sample_weight
+    if predictions is None:
+        predictions = training_predictions(estimator, X)
     p = TRAINING_PREFIX
     out: dict[str, float] = {}
 
@@ -285,8 +343,8 @@ def training_metrics(estimator: Any, training: _Training, pos_label: Any = None)
         except Exception:
             pass
 
-    if base.is_classifier(estimator):
-        predicted = estimator.predict(X)
+    if base.is_classifier(estimator) and predictions is not None:
+        predicted = predictions.predicted
         average = "weighted" if pos_label is None else "binary"
         try:  # one pass gives what precision_score, recall_score and f1_score each compute
             scores = metrics.precision_recall_fscore_support(
@@ -295,18 +353,14 @@ def training_metrics(estimator: Any, training: _Training, pos_label: Any = None)
         except Exception:
             pass
         add("accuracy_score", metrics.accuracy_score, y, predicted, normalize=True, sample_weight=weight)
-        if hasattr(estimator, "predict_proba"):
-            try:
-                proba = estimator.predict_proba(X)
-            except Exception:
-                proba = None
-            if proba is not None:
-                add("log_loss", metrics.log_loss, y, proba, sample_weight=weight)
-                scores = proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
-                add("roc_auc", metrics.roc_auc_score, y, scores, average="weighted",
-                    sample_weight=weight, multi_class="ovo")
-    elif base.is_regressor(estimator):
-        predicted = estimator.predict(X)
+        proba = predictions.proba
+        if proba is not None:
+            add("log_loss", metrics.log_loss, y, proba, sample_weight=weight)
+            scores = proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
+            add("roc_auc", metrics.roc_auc_score, y, scores, average="weighted",
+                sample_weight=weight, multi_class="ovo")
+    elif base.is_regressor(estimator) and predictions is not None:
+        predicted = predictions.predicted
         for name in ("mean_squared_error", "mean_absolute_error", "r2_score"):
             add(name, getattr(metrics, name), y, predicted, sample_weight=weight,
                 multioutput="uniform_average")

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,8 +97,10 @@ def test_a_classifier_gets_mlflows_images_drawn_off_pyplot(data) -> None:
     import matplotlib.pyplot as plt
     from sklearn.svm import LinearSVC
 
+    import matplotlib
+
     X, y, _, _ = data
-    open_figures = plt.get_fignums()
+    open_figures, rc = plt.get_fignums(), dict(matplotlib.rcParams)
     nbtrack.sklearn.autolog(log_models=False)
     with nbtrack.start_run() as binary:
         pipeline().fit(X, y)
@@ -107,7 +110,9 @@ def test_a_classifier_gets_mlflows_images_drawn_off_pyplot(data) -> None:
         LogisticRegression().fit(X, np.digitize(X[:, 1], [-0.5, 0.5]))
     with nbtrack.start_run() as regression:
         LinearRegression().fit(X, X[:, 0])
-    assert plt.get_fignums() == open_figures  # the user's pyplot state is untouched
+    nbtrack.flush()  # the images are drawn off the fit's thread; a flush waits for them
+    assert plt.get_fignums() == open_figures  # the user's pyplot state is untouched...
+    assert dict(matplotlib.rcParams) == rc  # ...and so are matplotlib's global settings
 
     images = images_of(binary.info.run_id)
     assert set(images) == IMAGES
@@ -119,6 +124,58 @@ def test_a_classifier_gets_mlflows_images_drawn_off_pyplot(data) -> None:
     assert set(images_of(margin.info.run_id)) == IMAGES
     assert set(images_of(three.info.run_id)) == {"training_confusion_matrix.png"}  # curves need 2 classes
     assert images_of(regression.info.run_id) == {}
+
+
+def test_images_are_drawn_after_fit_returns_and_the_run_ends_after_them(data) -> None:
+    """fit does not wait for matplotlib; the run's end is recorded after the images (their
+    files stamped with the fit's time), and a read in the process waits for them."""
+    import threading
+
+    from nbtrack.capture.background import capture_worker
+
+    X, y, _, _ = data
+    nbtrack.sklearn.autolog(log_models=False)
+    gate = threading.Event()
+    capture_worker().submit(lambda: gate.wait(30), "test gate")  # hold the worker up
+    y_fitted = y.copy()
+    with nbtrack.start_run() as run:  # run.run_id below, not run.info: a read would wait
+        model = LogisticRegression().fit(X, y_fitted)
+    y_fitted[:] = 0  # the user reuses the array: the images show what was fitted
+    database = fluent.store_handle().location.database
+    fluent.store_handle().queue._drain(raise_errors=True)  # what is queued, without waiting
+    with sqlite3.connect(database) as conn:
+        status = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run.run_id,)).fetchone()
+        artifacts = conn.execute("SELECT count(*) FROM artifacts").fetchone()[0]
+    assert status == ("RUNNING",) and artifacts == 0  # the end waits for the images
+    gate.set()
+    got = nbtrack.get_run(run.run_id)  # a read waits for the deferred work
+    assert got.info.status is RunStatus.FINISHED
+    with sqlite3.connect(database) as conn:
+        created = [t for (t,) in conn.execute("SELECT created FROM blobs")]
+    assert len(created) == 3 and max(created) <= got.info.end_time  # stamped when fitted
+    from nbtrack.autolog.sklearn_plots import classifier_images
+
+    expected = classifier_images(y, model.predict(X), model.predict_proba(X)[:, 1], classes=[0, 1],
+                                 estimator_name="LogisticRegression")
+    client = nbtrack.Client()
+    for name, png in expected.items():
+        assert Path(client.download_artifacts(run.run_id, name)).read_bytes() == png
+
+
+def test_a_process_that_exits_right_after_fit_keeps_its_images(nbtrack_home) -> None:
+    from conftest import run_python
+
+    result = run_python(
+        "import numpy as np, nbtrack\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "nbtrack.sklearn.autolog(log_models=False)\n"
+        "X = np.random.default_rng(0).normal(size=(100, 3))\n"
+        "LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))  # autolog's own run\n",
+        env={"NBTRACK_HOME": str(nbtrack_home)})
+    assert result.returncode == 0, result.stderr
+    (run,) = nbtrack.search_runs(output_format="list")
+    assert run.info.status is RunStatus.FINISHED
+    assert set(images_of(run.info.run_id)) == IMAGES
 
 
 def test_a_regressor_gets_mlflows_regression_metrics(data) -> None:

@@ -216,15 +216,18 @@ def log_metrics_to(run: Any, metrics: Mapping[str, Any], step: int | None = None
         fluent.log_metric(_ellipsized(str(key), MAX_KEY_LENGTH), value, step=step, run_id=run.run_id)
 
 
-def log_bytes_to(run: Any, data: bytes, artifact_file: str) -> None:
-    """Store ``data`` as ``artifact_file`` in ``run``, which need not be the active run."""
+def log_bytes_to(run: Any, data: bytes, artifact_file: str, time_ms: int | None = None) -> None:
+    """Store ``data`` as ``artifact_file`` in ``run``, which need not be the active run;
+    ``time_ms`` is when it counts as logged (default now: deferred work passes the time the
+    work was asked for, so nothing appears logged after the run's end)."""
     from ..store import artifacts as blobs
     from ..store.commands import ArtifactEntry, RecordArtifacts
     from ..store.database import now_ms
 
     destination = blobs.normalize_artifact_path(None, artifact_file)
     digest, size = run.store.put_bytes(data)
-    run.submit(RecordArtifacts(run.pk, (ArtifactEntry(destination, digest, size),), now_ms()))
+    run.submit(RecordArtifacts(run.pk, (ArtifactEntry(destination, digest, size),),
+                               now_ms() if time_ms is None else time_ms))
 
 
 def log_training_data(data: Any, context: str) -> None:

@@ -262,11 +262,7 @@ def _after_fit(estimator: Any, training: _Training, options: SklearnOptions, run
             log_metrics_to(run, training_metrics(estimator, training, options.pos_label, predictions))
     if predictions is not None and predictions.classes is not None and plotting_available():
         with guarded(FLAVOR, options.silent):
-            images = classifier_images(training.y, predictions.predicted, predictions.positive_scores(),
-                                       classes=predictions.classes, sample_weight=training.sample_weight,
-                                       estimator_name=type(estimator).__name__)
-            for name, data in images.items():
-                log_bytes_to(run, data, name)
+            _log_images_later(run, estimator, training, predictions, options)
     example = signature = None
     if options.log_models:
         with guarded(FLAVOR, options.silent):
@@ -280,6 +276,33 @@ def _after_fit(estimator: Any, training: _Training, options: SklearnOptions, run
     if options.log_post_training_metrics:
         with guarded(FLAVOR, options.silent):
             registry().model_runs[estimator] = run
+
+
+def _log_images_later(run: Any, estimator: Any, training: _Training, predictions: Predictions,
+                      options: SklearnOptions) -> None:
+    """Draw the classifier images off the user's thread: matplotlib takes 0.3-0.5 s for the
+    three (1.5 s more to import it the first time), which would multiply a small fit's time.
+    The run's end and any read in this process wait for them (``ActiveRun.defer``). What
+    they are drawn from is copied now: the user may change their arrays after fit returns."""
+    import numpy as np
+
+    from ..store.database import now_ms
+
+    y = np.array(training.y, copy=True)
+    weight = None if training.sample_weight is None else np.array(training.sample_weight, copy=True)
+    predicted, scores = np.array(predictions.predicted, copy=True), predictions.positive_scores()
+    scores = None if scores is None else np.array(scores, copy=True)
+    classes, name = list(predictions.classes or ()), type(estimator).__name__
+    fitted_at = now_ms()
+
+    def draw_and_log() -> None:
+        with guarded(FLAVOR, options.silent):
+            images = classifier_images(y, predicted, scores, classes=classes, sample_weight=weight,
+                                       estimator_name=name)
+            for file_name, data in images.items():
+                log_bytes_to(run, data, file_name, time_ms=fitted_at)
+
+    run.defer(draw_and_log, "autolog images")
 
 
 @dataclass

@@ -22,6 +22,11 @@ transaction in progress. A second connection would wait for this process's own
 writer in SQLite's busy handler, which sleeps in steps of up to 100 ms and so
 oversleeps: that cost a third of the time of logging 500 short runs.
 
+**Expected writes.** Work that will submit writes from another thread soon (a run's
+deferred work: autolog's images) announces itself with ``expect``; ``flush`` waits
+for it (at most ``EXPECTED_WAIT_LIMIT``), so a read in this process sees a complete
+run. The deferred work itself never waits for itself (``deferred_work``).
+
 **Isolation.** A command that cannot be applied (a bug, a value nothing
 checked) is split off: the rest of its batch is applied, it is kept and
 retried on its own at later flushes, and one warning names the run and keys it
@@ -37,11 +42,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..errors import InvalidInput, NbtrackError, StoreError, StoreFull, warn_once
 from ..paths import StoreLocation
@@ -54,6 +60,21 @@ BATCH_ROWS = 100_000  # one transaction never holds more points than this
 MIN_HIGH_WATER = 2_000  # never throttle below this backlog: tiny batches cost more than they save
 HEARTBEAT_INTERVAL = 30.0  # seconds between "still alive" marks on open runs
 ISOLATED_RETRY_INTERVAL = 5.0  # seconds between background retries of a command that failed alone
+EXPECTED_WAIT_LIMIT = 60.0  # seconds flush() waits for expected writes (see expect) before going on
+
+_deferred = threading.local()  # .active: this thread is running deferred work
+
+
+@contextlib.contextmanager
+def deferred_work() -> Iterator[None]:
+    """Mark this thread as running work that others' ``flush`` waits for: its own reads
+    and flushes do not wait (they would wait for themselves)."""
+    outer = getattr(_deferred, "active", False)
+    _deferred.active = True
+    try:
+        yield
+    finally:
+        _deferred.active = outer
 
 
 class WriteQueue:
@@ -78,6 +99,10 @@ class WriteQueue:
         self._open = open_connection or (lambda: open_store(location))
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
+        self._expected = 0  # writes announced by expect() and not yet released
+        self._expected_lock = threading.Lock()
+        self._nothing_expected = threading.Event()
+        self._nothing_expected.set()
         self._stopped = False
         self._store: Store | None = None
         self._thread = threading.Thread(target=self._run, name="nbtrack-writer", daemon=True)
@@ -108,10 +133,41 @@ class WriteQueue:
         elif backlog > self.wake_water and not self._wake.is_set():
             self._wake.set()
 
+    def expect(self) -> Callable[[], None]:
+        """Announce writes another thread will submit soon; ``flush`` waits for them. Call
+        the returned function once they are submitted (or will not be); later calls do
+        nothing.
+
+        Example:
+            >>> release = queue.expect()  # doctest: +SKIP
+            >>> worker.submit(lambda: (queue.submit(command), release()))  # doctest: +SKIP
+        """
+        with self._expected_lock:
+            self._expected += 1
+            self._nothing_expected.clear()
+        released = threading.Event()
+
+        def release() -> None:
+            with self._expected_lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._expected -= 1
+                if not self._expected:
+                    self._nothing_expected.set()
+
+        return release
+
     def flush(self) -> None:
-        """Write everything pending now. Raises the ``StoreError`` that stops the store from
+        """Write everything pending now, after the writes announced by ``expect`` (waited for
+        up to ``EXPECTED_WAIT_LIMIT``). Raises the ``StoreError`` that stops the store from
         being written (the data stays queued); a command that failed on its own is reported
         by warning, not raised, so one bad value never makes flush() unusable."""
+        if not self._nothing_expected.is_set() and not getattr(_deferred, "active", False):
+            if not self._nothing_expected.wait(EXPECTED_WAIT_LIMIT):
+                warn_once(f"expected:{self.location.database}",
+                          f"nbtrack flushed {self.location.database} without writes still being "
+                          f"prepared after {EXPECTED_WAIT_LIMIT:.0f} s (they are written when ready)")
         self._drain(raise_errors=True)
 
     def close(self) -> None:

@@ -19,8 +19,9 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import validation
@@ -116,6 +117,10 @@ class ActiveRun(RunTarget):
         super().__init__(handle, created.run_id, created.pk, params, tags)
         self._parent = parent
         self._ended = False
+        # Deferred work still to write to this run (see defer), and the end it holds back.
+        self._deferred = 0
+        self._held_end: commands.EndRun | None = None
+        self._deferred_lock = threading.Lock()
         self._queue.open_runs.add(self.run_id)
         STATE.open_runs[self.run_id] = self
 
@@ -161,6 +166,39 @@ class ActiveRun(RunTarget):
             RUN_STACK.set(stack[: stack.index(self)])
         self._close(status, error, end_time)
 
+    def defer(self, job: Callable[[], None], topic: str) -> None:
+        """Run ``job``, which writes to this run, off the caller's thread (on the capture
+        worker): the caller goes on at once. The run's end is recorded after ``job``'s writes
+        even if the run ends first, and a flush or read in this process waits for them, so
+        nothing lands after the run's end and nothing read is missing. A failing ``job``
+        warns once under ``topic``.
+
+        Example:
+            >>> run.defer(lambda: log_bytes_to(run, draw(), "plot.png"), "autolog images")  # doctest: +SKIP
+        """
+        from ..capture.background import capture_worker
+        from ..store.write_queue import deferred_work
+
+        release = self._queue.expect()
+        with self._deferred_lock:
+            self._deferred += 1
+
+        def deferred() -> None:
+            try:
+                with deferred_work():
+                    job()
+            finally:
+                with self._deferred_lock:
+                    self._deferred -= 1
+                    held = self._held_end if not self._deferred else None
+                    if held is not None:
+                        self._held_end = None
+                if held is not None:
+                    self._queue.submit(held)
+                release()  # after the end is queued: a waiting flush writes both
+
+        capture_worker().submit(deferred, topic)
+
     def close_at_exit(self, status: RunStatus | str, error: RunError | None) -> None:
         """End the run as the process shuts down (``nbtrack.state.shutdown``)."""
         self._close(status, error)
@@ -174,7 +212,12 @@ class ActiveRun(RunTarget):
             monitor.stop()
         # Queued behind the run's points: durable at the next flush (0.1 s), at any read in
         # this process, or at exit. A process killed before then leaves it to crash detection.
-        self._queue.submit(commands.EndRun(self.run_id, RunStatus(status), end_time or now_ms(), error))
+        end = commands.EndRun(self.run_id, RunStatus(status), end_time or now_ms(), error)
+        with self._deferred_lock:
+            if self._deferred:  # deferred work still writes: the end goes after it (see defer)
+                self._held_end, end = end, None
+        if end is not None:
+            self._queue.submit(end)
         self._queue.open_runs.discard(self.run_id)
         STATE.open_runs.pop(self.run_id, None)
         STATE.last_run_id = self.run_id

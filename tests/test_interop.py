@@ -450,3 +450,109 @@ def test_watch_survives_the_server_going_away(server: MlflowServer, tmp_path: Pa
     said = log.read_text()
     assert said.count("cannot reach") == 1 and "View run" not in said
     assert sorted(r.info.run_name for r in remote_runs(server.uri, "watched")) == ["before", "while-down"]
+
+
+def test_tag_edits_made_on_the_server_are_followed_and_local_edits_kept(server: MlflowServer) -> None:
+    """MLflow users edit tags in its UI; a run synced before takes them at the next pull,
+    three-way per key, without being fetched again or duplicated."""
+    from nbtrack.paths import resolve_location
+
+    nbtrack.set_experiment("follow")
+    with nbtrack.start_run(run_name="pushed") as run:
+        nbtrack.set_tags({"team": "nlp", "note": "a", "stage": "dev", "remove_me": "x", "both": "orig"})
+        nbtrack.log_metric("m", 1.0)
+    nbtrack.push(to=server.uri, experiment="follow", progress=False)
+    c = client(server.uri)
+    (pushed,) = remote_runs(server.uri, "follow")
+    remote_id = pushed.info.run_id
+    c.set_tag(remote_id, "stage", "prod")  # a reviewer promotes it
+    c.delete_tag(remote_id, "remove_me")
+    c.set_tag(remote_id, "reviewer", "kim")
+    c.set_tag(remote_id, "both", "theirs")
+    c.update_run(remote_id, name="renamed-there")
+    # ...while here, someone edits other tags, one of them the same as there
+    nbtrack.MlflowClient().set_tag(run.info.run_id, "note", "mine")
+    nbtrack.MlflowClient().set_tag(run.info.run_id, "both", "ours")
+    # and a run made on the server, pulled once, then tagged there
+    experiment_id = c.get_experiment_by_name("follow").experiment_id
+    made_there = c.create_run(experiment_id, run_name="server-run", tags={"x": "1"}).info.run_id
+    c.set_terminated(made_there)
+    first = nbtrack.pull(server.uri, experiment="follow", progress=False)
+    assert (first.runs, first.followed, first.kept_local) == (1, 1, 1)
+    assert "1 of them took tag edits made there" in first.line(server.uri)
+    got = nbtrack.get_run(run.info.run_id)
+    tags = {k: v for k, v in got.data.tags.items() if not k.startswith("mlflow.") and not k.startswith("nbtrack.")}
+    assert tags == {"team": "nlp", "note": "mine", "stage": "prod", "reviewer": "kim", "both": "ours"}
+    assert got.info.run_name == "renamed-there" and got.data.tags["mlflow.runName"] == "renamed-there"
+    assert got.data.metrics == {"m": 1.0} and got.info.status.value == "FINISHED"
+
+    c.set_tag(made_there, "x", "2")
+    again = nbtrack.pull(server.uri, experiment="follow", progress=False)
+    assert (again.runs, again.followed, again.kept_local) == (0, 1, 0)  # the conflict is settled
+    runs = nbtrack.search_runs(experiment_names=["follow"])
+    assert len(runs) == 2  # nothing duplicated
+    assert server_run_tags()["tags.x"] == "2"
+
+    # A tag deleted here stays deleted: the push that follows cannot delete it there, and
+    # the pull after it does not bring it back.
+    nbtrack.MlflowClient().delete_tag(run.info.run_id, "team")
+    nbtrack.push(to=server.uri, experiment="follow", progress=False)
+    assert nbtrack.pull(server.uri, experiment="follow", progress=False).followed == 0
+    assert "team" not in nbtrack.get_run(run.info.run_id).data.tags
+
+    # A run synced by an older nbtrack (no base kept): its next pull records the server's
+    # tags and changes nothing, so a difference it finds counts as a local edit; an edit
+    # made there after that is followed.
+    nbtrack.flush()
+    with sqlite3.connect(resolve_location(os.environ["NBTRACK_HOME"]).database) as conn:
+        conn.execute("UPDATE remote_runs SET server_tags = NULL")
+    c.set_tag(made_there, "x", "3")
+    assert nbtrack.pull(server.uri, experiment="follow", progress=False).followed == 0
+    assert server_run_tags()["tags.x"] == "2"
+    c.set_tag(made_there, "y", "new")
+    c.set_tag(made_there, "x", "4")
+    later = nbtrack.pull(server.uri, experiment="follow", progress=False)
+    assert (later.followed, later.kept_local) == (1, 1)
+    assert server_run_tags()[["tags.x", "tags.y"]].tolist() == ["2", "new"]
+
+
+def server_run_tags():
+    runs = nbtrack.search_runs(experiment_names=["follow"])
+    return runs.set_index("tags.mlflow.runName").loc["server-run"]
+
+
+def test_alias_moves_made_on_the_server_are_followed(server: MlflowServer) -> None:
+    """A champion promoted in MLflow's UI is the champion here after the next pull; the move
+    is in nbtrack's alias history, and a local move of the same alias is kept."""
+    from sklearn.linear_model import LogisticRegression
+
+    nbtrack.set_experiment("aliases")
+    X = np.random.RandomState(1).rand(30, 2)
+    y = (X[:, 0] > 0.5).astype(int)
+    local = nbtrack.MlflowClient()
+    for i in range(2):
+        with nbtrack.start_run(run_name=f"m{i}") as run:
+            nbtrack.sklearn.log_model(LogisticRegression(C=1 + i).fit(X, y), name="model")
+        nbtrack.register_model(f"runs:/{run.info.run_id}/model", "follow-clf")
+    local.set_registered_model_alias("follow-clf", "champion", 1)
+    local.set_registered_model_alias("follow-clf", "candidate", 2)
+    local.set_registered_model_alias("follow-clf", "blessed", 1)
+    nbtrack.push(to=server.uri, experiment="aliases", progress=False)
+    c = client(server.uri)
+    assert c.get_registered_model("follow-clf").aliases == {"champion": "1", "candidate": "2", "blessed": "1"}
+
+    c.set_registered_model_alias("follow-clf", "champion", "2")  # promoted there
+    c.delete_registered_model_alias("follow-clf", "candidate")
+    c.set_registered_model_alias("follow-clf", "shadow", "1")
+    c.set_registered_model_alias("follow-clf", "blessed", "2")  # moved there...
+    local.delete_registered_model_alias("follow-clf", "blessed")  # ...and removed here
+    report = nbtrack.pull(server.uri, experiment="aliases", progress=False)
+    assert (report.runs, report.versions, report.aliases_moved, report.kept_local) == (0, 0, 3, 1)
+    model = local.get_registered_model("follow-clf")
+    assert model.aliases == {"champion": 2, "shadow": 1}
+    assert local.get_model_version_by_alias("follow-clf", "champion").version == 2
+    assert "alias(es) moved as they were moved there" in report.line(server.uri)
+
+    again = nbtrack.pull(server.uri, experiment="aliases", progress=False)
+    assert (again.aliases_moved, again.kept_local) == (0, 0)
+    assert local.get_registered_model("follow-clf").aliases == {"champion": 2, "shadow": 1}

@@ -82,3 +82,22 @@ def test_without_the_extra_one_line_names_it() -> None:
 def test_importing_nbtrack_does_not_import_mlflow() -> None:
     done = run_python("import sys, nbtrack; nbtrack.push; print('mlflow' in sys.modules)")
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_three_way_follows_edits_made_there_and_keeps_edits_made_here() -> None:
+    from nbtrack.interop.follow import followed_tags
+    from nbtrack.store.sync import three_way
+
+    base = {"team": "nlp", "stage": "dev", "gone": "x", "both": "orig", "mine": "a", "dropped": "d"}
+    server = {"team": "nlp", "stage": "prod", "both": "theirs", "mine": "a", "dropped": "d", "new": "n"}
+    local = {"team": "nlp", "stage": "dev", "gone": "x", "both": "ours", "mine": "b"}
+    changes = three_way(base, server, local)
+    # stage changed there only; new added there; gone deleted there; both edited on both
+    # sides (local kept); mine edited here only; dropped deleted here only (stays deleted)
+    assert changes.set_keys == {"stage": "prod", "new": "n"}
+    assert changes.delete_keys == ("gone",)
+    assert changes.kept_local == 1
+    assert three_way(server, server, local) == ({}, (), 0)  # nothing moved there: nothing to do
+    pushed = {"team": "nlp", "nbtrack.run_id": "abc", "mlflow.parentRunId": "p1",
+              "nbtrack.cell_id": "c1", SYNTHESIZED: "nbtrack.cell_id,nbtrack.run_id"}
+    assert followed_tags(pushed) == {"team": "nlp"}  # a push's own and run-naming tags are not followed

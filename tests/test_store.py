@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,30 @@ def test_runs_started_while_a_loop_logs_flat_out_are_all_recorded(nbtrack_home: 
     assert sorted(short["params.i"].astype(int)) == list(range(50))
     firehose_run = runs[runs["tags.mlflow.runName"] == "firehose"].iloc[0]
     assert nbtrack.get_run(firehose_run["run_id"]).data.metric_summaries["loss"].count == logged[0]
+
+
+def test_deferred_writes_are_waited_for_by_a_read_but_never_by_the_worker_itself(
+        nbtrack_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush waits for work a run deferred (ActiveRun.defer), except on the capture worker
+    that runs it: a job there waiting for a job queued behind it would wait for ever."""
+    from nbtrack.capture.background import capture_worker
+
+    monkeypatch.setattr(write_queue, "EXPECTED_WAIT_LIMIT", 5.0)
+    started, deferred_ran, flushed_before_it = threading.Event(), threading.Event(), []
+    run = nbtrack.start_run()
+
+    def job_ahead() -> None:
+        started.wait(10)
+        nbtrack.flush()  # on the worker: must not wait for the deferred job behind it
+        flushed_before_it.append(not deferred_ran.is_set())
+
+    capture_worker().submit(job_ahead, "test")
+    run.defer(lambda: (run.record_params({"late": "yes"}), deferred_ran.set()), "test deferred")
+    started.set()
+    nbtrack.end_run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NbtrackWarning)  # no "flushed without writes" warning
+        params = nbtrack.get_run(run.run_id).data.params  # this thread's read waits for it
+    assert flushed_before_it == [True] and deferred_ran.is_set() and params == {"late": "yes"}
+    assert nbtrack.get_run(run.run_id).info.status.value == "FINISHED"
+

@@ -55,6 +55,14 @@ class BackgroundWorker:
         return done.wait(timeout)
 
     def _run(self) -> None:
+        from ..store.write_queue import deferred_work
+
+        # A flush here must not wait for writes announced by jobs queued behind this one
+        # (ActiveRun.defer): they cannot run until this one returns.
+        with deferred_work():
+            self._run_jobs()
+
+    def _run_jobs(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:

@@ -34,6 +34,7 @@ from ..store.database import now_ms
 from ..store.handle import StoreHandle
 from ..store.registry import CreateModelVersion, CreateRegisteredModel
 from ..store.transfer import MetricPointRecord, RunRecord
+from . import follow
 from .mapping import (
     DIGEST_TAG,
     MLFLOW_RUN_ID_TAG,
@@ -57,11 +58,21 @@ class PullReport:
     artifacts: int = 0
     versions: int = 0
     skipped: int = 0
+    followed: int = 0  # runs here already that took tag edits made on the server
+    kept_local: int = 0  # tags or aliases moved on both sides differently: the local one stays
+    aliases_moved: int = 0  # aliases moved here as they were moved on the server
 
     def line(self, uri: str) -> str:
-        return (f"pulled {self.runs} run(s) ({self.points:,} metric points, {self.artifacts} "
+        line = (f"pulled {self.runs} run(s) ({self.points:,} metric points, {self.artifacts} "
                 f"artifact file(s)) and {self.versions} model version(s) from {uri}; "
                 f"{self.skipped} run(s) were here already")
+        if self.followed:
+            line += f", {self.followed} of them took tag edits made there"
+        if self.aliases_moved:
+            line += f"; {self.aliases_moved} alias(es) moved as they were moved there"
+        if self.kept_local:
+            line += f"; {self.kept_local} tag(s) or alias(es) changed both there and here kept the local one"
+        return line
 
 
 def pull(source: str, experiment: str | None = None, *, handle: StoreHandle | None = None,
@@ -96,6 +107,7 @@ class _Puller:
         store = self.handle.read() if self.handle.exists else None
         known = sync.remote_run_ids(store, self.remote) if store else {}
         running = sync.pulled_running(store, self.remote) if store else {}
+        synced = sync.synced_runs(store, self.remote) if store else {}
         done_versions = sync.remote_versions(store, self.remote) if store else set()
         with translate(self.uri):
             experiments = [e for e in _pages(lambda token: self.client.search_experiments(
@@ -116,12 +128,16 @@ class _Puller:
                     record = self._record(name, r, ids, Path(tmp), bar)
                     pulled.append(sync.PulledRun(record, r.info.run_id,
                                                  tuple(_logged_models(self.roots.get(r.info.run_id))),
-                                                 running.get(r.info.run_id)))
+                                                 running.get(r.info.run_id),
+                                                 follow.encode(follow.followed_tags(r.data.tags))))
                 bar.run_done()
         with translate(self.uri):
             registry, versions = self._registry(ids, done_versions)
-        written = self.handle.execute(sync.PullRuns(self.remote, tuple(pulled), now_ms(), tuple(registry)))
-        return PullReport(written, self.points, self.artifacts, versions, len(runs) - written)
+        follows, followed, kept_local = _follows(self.remote, runs, synced, running)
+        result = self.handle.execute(sync.PullRuns(self.remote, tuple(pulled), now_ms(), tuple(registry),
+                                                   tuple(follows)))
+        return PullReport(result.written, self.points, self.artifacts, versions, len(runs) - result.written,
+                          followed, kept_local + result.aliases_kept, result.aliases_moved)
 
     def _record(self, experiment: str, r: Any, ids: dict[str, str], tmp: Path, bar: Progress) -> RunRecord:
         info = r.info
@@ -165,12 +181,18 @@ class _Puller:
 
     def _registry(self, ids: dict[str, str], done: set[tuple[str, str]]) -> tuple[list[WriteCommand], int]:
         commands: list[WriteCommand] = []
+        follows: list[WriteCommand] = []  # applied after every version is in
         count = 0
         for model in _pages(lambda token: self.client.search_registered_models(
                 max_results=1000, page_token=token)):
-            versions = [v for v in _pages(lambda token, m=model: self.client.search_model_versions(
-                f"name = '{quote(m.name)}'", max_results=1000, page_token=token))
-                if (model.name, str(v.version)) not in done and v.run_id in ids]
+            every = list(_pages(lambda token, m=model: self.client.search_model_versions(
+                f"name = '{quote(m.name)}'", max_results=1000, page_token=token)))
+            versions = [v for v in every if (model.name, str(v.version)) not in done and v.run_id in ids]
+            if versions or any((model.name, str(v.version)) in done for v in every):
+                # Aliases moved there since the last sync move here too (three-way; the first
+                # sync only records them). Applied after this pull's new versions are in.
+                follows.append(sync.FollowServerAliases(self.remote, model.name, tuple(sorted(
+                    (alias, str(version)) for alias, version in (model.aliases or {}).items())), now_ms()))
             if not versions:
                 continue
             aliases: dict[str, list[str]] = {}
@@ -192,7 +214,33 @@ class _Puller:
                     self.remote, create, str(v.version), v.current_stage or "None",
                     tuple(sorted(aliases.get(str(v.version), ())))))
                 count += 1
-        return commands, count
+        return commands + follows, count
+
+
+def _follows(remote: str, runs: list[tuple[str, Any]], synced: dict[str, sync.SyncedRun],
+             running: dict[str, int]) -> tuple[list[sync.FollowServerTags], int, int]:
+    """The tag edits made on the server to runs synced before (``interop/follow.py``):
+    the commands, how many runs change, and how many local edits are kept."""
+    commands: list[sync.FollowServerTags] = []
+    followed = kept_local = 0
+    for _, r in runs:
+        here = synced.get(r.info.run_id)
+        if here is None or r.info.run_id in running:  # new, or fetched whole again
+            continue
+        server = follow.followed_tags(r.data.tags)
+        base = follow.decode(here.server_tags)
+        if base == server:
+            continue
+        # No base yet (synced before nbtrack kept one): record it, change nothing.
+        changes = sync.three_way(base, server, here.tags) if base is not None else None
+        set_tags = dict(changes.set_keys) if changes else {}
+        rename = set_tags.pop(follow.RUN_NAME_TAG, None)
+        deletes = tuple(k for k in (changes.delete_keys if changes else ()) if k != follow.RUN_NAME_TAG)
+        commands.append(sync.FollowServerTags(remote, here.pk, here.run_id, tuple(set_tags.items()),
+                                              deletes, rename, follow.encode(server), now_ms()))
+        followed += bool(set_tags or deletes or rename)
+        kept_local += changes.kept_local if changes else 0
+    return commands, followed, kept_local
 
 
 def _logged_models(folder: Path | None) -> Iterator[tuple[str, str, tuple[str, ...]]]:

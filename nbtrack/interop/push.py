@@ -48,6 +48,7 @@ from .limits import (
     name_problem,
     sized_batches,
 )
+from . import follow
 from .mapping import DIGEST_TAG, PARENT_TAG, RUN_ID_TAG, mlflow_status, push_tags
 from .progress import Progress
 from .remote import RemoteError, mlflow_client, quote, remote_key, translate
@@ -164,6 +165,7 @@ class _Pusher:
         with translate(self.uri, label):
             state = sync.push_state(self.handle.read(), self.remote).get(pk)
             remote_id = state.remote_run_id if state else self._adopt(record, experiments)
+            created_here = remote_id is None
             parent = self._parent_remote_id(record)
             tags = {**record.tags, **push_tags(record, parent)}
             if parent and PARENT_TAG in record.tags:  # the local parent's id means nothing there
@@ -187,7 +189,15 @@ class _Pusher:
             if record.status in _TERMINAL:
                 self.client.set_terminated(remote_id, mlflow_status(record.status),
                                            end_time=record.end_time)
-        self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), marker=marker))
+        # What the server's tags are now, as a pull will compare them (interop/follow.py): a
+        # push only adds and overwrites tags. Unknown before (a run pushed before nbtrack
+        # kept this): left unknown, and the next pull reads it.
+        before = follow.decode(state.server_tags) if state else None
+        server_tags = None
+        if before is not None or created_here:
+            server_tags = follow.encode({**(before or {}), **follow.followed_tags(tags)})
+        self.handle.execute(sync.AdvanceRun(self.remote, pk, now_ms(), marker=marker,
+                                            server_tags=server_tags))
 
     def _adopt(self, record: RunRecord, experiments: dict[str, str]) -> str | None:
         """The remote run a push that died before recording it created, found by its tag."""
@@ -305,11 +315,13 @@ class _Pusher:
         markers = {v.version: _version_marker(v) for v in versions}
         if all(mapped.get((v.name, v.version), (None, None))[1] == markers[v.version] for v in versions):
             return 0  # nothing moved since the last push: ask the server nothing
+        created_model = True
         try:
             self.client.create_registered_model(model.name, tags=model.tags, description=model.description)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+            created_model = False
         created = 0
         numbers: dict[int, str] = {}
         for v in sorted(versions, key=lambda v: v.version):
@@ -340,9 +352,16 @@ class _Pusher:
                     self.client.transition_model_version_stage(v.name, remote_version, v.current_stage)
             self.handle.execute(sync.MapModelVersion(self.remote, v.name, v.version, remote_version,
                                                      "push", marker))
-        for alias, version in model.aliases.items():
-            if version in numbers:
-                self.client.set_registered_model_alias(model.name, alias, numbers[version])
+        sent = {alias: numbers[version] for alias, version in model.aliases.items() if version in numbers}
+        for alias, remote_version in sent.items():
+            self.client.set_registered_model_alias(model.name, alias, remote_version)
+        # What the server's aliases are now, for a pull to compare with (a push only sets
+        # them); unknown before and not made here: left unknown, the next pull reads them.
+        before = sync.server_aliases(store, self.remote, model.name)
+        if before is not None or created_model:
+            self.handle.execute(sync.FollowServerAliases(
+                self.remote, model.name, tuple(sorted({**(before or {}), **sent}.items())), now_ms(),
+                record_only=True))
         return created
 
 

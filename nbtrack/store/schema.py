@@ -24,7 +24,8 @@ RUN_COLUMNS_MIGRATION = "m006_run_columns"
 
 # Kept in step with the @migrations functions below (a test checks it).
 MIGRATION_NAMES: tuple[str, ...] = ("m001_core", "m002_cell_lineage", "m003_model_registry",
-                                    "m004_remote_sync", "m005_metric_blocks", RUN_COLUMNS_MIGRATION)
+                                    "m004_remote_sync", "m005_metric_blocks", RUN_COLUMNS_MIGRATION,
+                                    "m007_server_tags")
 
 
 def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
@@ -351,6 +352,24 @@ def build_migrations():  # -> sqlite_utils.Migrations, imported lazily
             END;
             """
             + "".join(_mark_changes_trigger(table) for table in ("params", "tags", "metric_summaries"))
+        )
+
+    @migrations()
+    def m007_server_tags(db: Database) -> None:
+        # The run's tags as the MLflow store held them at the last push or pull (JSON): the
+        # base a later pull compares with, so an edit made there is followed and one made
+        # here is kept (interop/follow.py). NULL: not known yet, the next pull records it.
+        # The same for a registered model's aliases (alias -> the server's version number).
+        db.executescript(
+            """
+            ALTER TABLE remote_runs ADD COLUMN server_tags TEXT;
+            CREATE TABLE remote_models (
+                remote TEXT NOT NULL,
+                name TEXT NOT NULL,
+                server_aliases TEXT,
+                PRIMARY KEY (remote, name)
+            ) WITHOUT ROWID;
+            """
         )
 
     return migrations

@@ -21,9 +21,10 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -38,6 +39,41 @@ from .registry import (
     TransitionModelVersionStage,
 )
 from .transfer import ImportRun, RunRecord
+
+# --- three-way merge of what a server edited ---------------------------------------------
+
+
+class Changes(NamedTuple):
+    """What to change here so a server's edits since the last sync are applied."""
+
+    set_keys: dict[str, str]
+    delete_keys: tuple[str, ...]
+    kept_local: int  # keys edited on both sides, differently: the local value stays
+
+
+def three_way(base: Mapping[str, str], server: Mapping[str, str], local: Mapping[str, str]) -> Changes:
+    """Per key: unchanged on the server, nothing; changed there and not here, the server's
+    value (or its deletion); changed on both sides differently, the local value is kept.
+
+    Example:
+        >>> three_way({"stage": "dev"}, {"stage": "prod"}, {"stage": "dev"})
+        Changes(set_keys={'stage': 'prod'}, delete_keys=(), kept_local=0)
+    """
+    set_keys: dict[str, str] = {}
+    delete_keys: list[str] = []
+    kept_local = 0
+    for key in sorted(set(base) | set(server)):
+        before, there, here = base.get(key), server.get(key), local.get(key)
+        if there == before or here == there:
+            continue
+        if here != before:
+            kept_local += 1
+        elif there is None:
+            delete_keys.append(key)
+        else:
+            set_keys[key] = there
+    return Changes(set_keys, tuple(delete_keys), kept_local)
+
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -74,6 +110,41 @@ class AdvanceRun(WriteCommand):
     time: int
     metric_position: int | None = None
     marker: str | None = None
+    server_tags: str | None = None  # JSON: the run's tags as the server now holds them
+
+
+@dataclass(frozen=True)
+class FollowServerTags(WriteCommand):
+    """Bring a synced run's tags in line with edits made on the server since the last sync
+    (``interop/follow.py`` decides which), and remember the server's tags as the new base."""
+
+    remote: str
+    run: int
+    run_id: str
+    set_tags: tuple[tuple[str, str], ...]
+    delete_keys: tuple[str, ...]
+    rename: str | None
+    server_tags: str  # JSON
+    time: int
+
+    def describe(self) -> str:
+        return f"tag edits from {self.remote} for run {self.run_id}"
+
+
+@dataclass(frozen=True)
+class FollowServerAliases(WriteCommand):
+    """Move a registered model's aliases as they were moved on the server since the last
+    sync (three-way, per alias, in remote version numbers; a version not here is skipped),
+    and remember the server's aliases. Returns (aliases moved here, local moves kept)."""
+
+    remote: str
+    name: str
+    server_aliases: tuple[tuple[str, str], ...]  # (alias, the server's version number)
+    time: int
+    record_only: bool = False  # a push: the server now holds these; nothing to apply here
+
+    def describe(self) -> str:
+        return f"alias moves from {self.remote} for model {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -114,17 +185,19 @@ class PulledRun:
     # (artifact folder, model id, flavors) of each model folder among its artifacts
     models: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     replaces: int | None = None  # row key of an earlier pull of this run, still RUNNING then
+    server_tags: str | None = None  # JSON: its tags as the server holds them (the follow base)
 
 
 @dataclass(frozen=True)
 class PullRuns(WriteCommand):
-    """Import pulled runs and replay registry commands, all in one transaction; the result
-    is the number of runs written (runs the store held already are only mapped)."""
+    """Import pulled runs, follow tag edits and replay registry commands, all in one
+    transaction (a ``PullResult``)."""
 
     remote: str
     runs: tuple[PulledRun, ...]
     time: int
     registry: tuple[WriteCommand, ...] = ()
+    follows: tuple[FollowServerTags, ...] = ()  # tag edits made there to runs synced before
 
     def describe(self) -> str:
         return f"pull of {len(self.runs)} run(s) from {self.remote}"
@@ -150,8 +223,52 @@ def _map_run(conn: sqlite3.Connection, c: MapRun) -> None:
 def _advance_run(conn: sqlite3.Connection, c: AdvanceRun) -> None:
     conn.execute(
         "UPDATE remote_runs SET metric_position = max(metric_position, coalesce(?, 0)), "
-        "marker = coalesce(?, marker), synced_time = ? WHERE remote = ? AND run = ?",
-        (c.metric_position, c.marker, c.time, c.remote, c.run))
+        "marker = coalesce(?, marker), server_tags = coalesce(?, server_tags), synced_time = ? "
+        "WHERE remote = ? AND run = ?",
+        (c.metric_position, c.marker, c.server_tags, c.time, c.remote, c.run))
+
+
+@handles(FollowServerTags)
+def _follow_server_tags(conn: sqlite3.Connection, c: FollowServerTags) -> None:
+    from .commands import DeleteTag, RenameRun, SetTags
+
+    if c.set_tags:
+        apply(conn, SetTags(c.run, dict(c.set_tags)))
+    for key in c.delete_keys:
+        if conn.execute("SELECT 1 FROM tags WHERE run = ? AND key = ?", (c.run, key)).fetchone():
+            apply(conn, DeleteTag(c.run, key))
+    if c.rename is not None:
+        apply(conn, RenameRun(c.run_id, c.rename))
+    apply(conn, AdvanceRun(c.remote, c.run, c.time, server_tags=c.server_tags))
+
+
+@handles(FollowServerAliases)
+def _follow_server_aliases(conn: sqlite3.Connection, c: FollowServerAliases) -> tuple[int, int]:
+    from .registry import DeleteRegisteredModelAlias
+
+    server = dict(c.server_aliases)
+    row = conn.execute("SELECT server_aliases FROM remote_models WHERE remote = ? AND name = ?",
+                       (c.remote, c.name)).fetchone()
+    conn.execute("INSERT OR REPLACE INTO remote_models (remote, name, server_aliases) VALUES (?, ?, ?)",
+                 (c.remote, c.name, json.dumps(dict(sorted(server.items())))))
+    if c.record_only or row is None or row[0] is None:  # no base yet: recorded, nothing moved
+        return 0, 0
+    to_local = dict(conn.execute("SELECT remote_version, version FROM remote_model_versions "
+                                 "WHERE remote = ? AND name = ?", (c.remote, c.name)))
+    to_remote = {version: remote_version for remote_version, version in to_local.items()}
+    # An alias on a version the server does not have can equal no server value: "changed here".
+    local = {alias: to_remote.get(version, f"local:{version}") for alias, version in conn.execute(
+        "SELECT alias, version FROM registered_model_aliases WHERE name = ?", (c.name,))}
+    changes = three_way(json.loads(row[0]), server, local)
+    moved = 0
+    for alias, remote_version in changes.set_keys.items():
+        if remote_version in to_local:  # the version it moved to was pulled here
+            apply(conn, SetRegisteredModelAlias(c.name, alias, to_local[remote_version], c.time))
+            moved += 1
+    for alias in changes.delete_keys:
+        apply(conn, DeleteRegisteredModelAlias(c.name, alias, c.time))
+        moved += 1
+    return moved, changes.kept_local
 
 
 @handles(RecordSentArtifacts)
@@ -166,9 +283,15 @@ def _map_model_version(conn: sqlite3.Connection, c: MapModelVersion) -> None:
                  (c.remote, c.name, c.version, c.remote_version, c.direction, c.marker))
 
 
+class PullResult(NamedTuple):
+    written: int  # runs written (runs the store held already are only mapped)
+    aliases_moved: int = 0  # aliases moved here as they were moved on the server
+    aliases_kept: int = 0  # aliases moved on both sides differently: the local one stays
+
+
 @handles(PullRuns)
-def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> int:
-    written = 0
+def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> PullResult:
+    written = moved = kept = 0
     for pulled in c.runs:
         if pulled.replaces is not None:
             # A run that was still running when it was pulled comes again whole.
@@ -180,9 +303,15 @@ def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> int:
                 # models:/m-<id> resolves here as it did where the model was logged
                 apply(conn, RecordLoggedModel(done.pk, model_id, name, c.time, flavors))
         apply(conn, MapRun(c.remote, done.pk, pulled.remote_run_id, "pull", c.time))
+        if pulled.server_tags is not None:
+            apply(conn, AdvanceRun(c.remote, done.pk, c.time, server_tags=pulled.server_tags))
+    for follow in c.follows:
+        apply(conn, follow)
     for command in c.registry:
-        apply(conn, command)
-    return written
+        result = apply(conn, command)
+        if isinstance(command, FollowServerAliases):
+            moved, kept = moved + result[0], kept + result[1]
+    return PullResult(written, moved, kept)
 
 
 @handles(PullModelVersion)
@@ -204,6 +333,7 @@ class PushState(NamedTuple):
     remote_run_id: str
     metric_position: int
     marker: str | None
+    server_tags: str | None = None  # JSON, see interop/follow.py
 
 
 def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
@@ -233,7 +363,39 @@ def run_markers(store: Store, pks: Sequence[int]) -> dict[int, str]:
 def push_state(store: Store, remote: str) -> dict[int, PushState]:
     """Per local run row key: its remote id, metric high-water mark and last complete marker."""
     return {row[0]: PushState(*row[1:]) for row in store.conn.execute(
-        "SELECT run, remote_run_id, metric_position, marker FROM remote_runs WHERE remote = ?", (remote,))}
+        "SELECT run, remote_run_id, metric_position, marker, server_tags FROM remote_runs "
+        "WHERE remote = ?", (remote,))}
+
+
+class SyncedRun(NamedTuple):
+    """A run mapped to ``remote``: its row key, id, tags here, and the server's tags at the
+    last sync (None when not known)."""
+
+    pk: int
+    run_id: str
+    tags: dict[str, str]
+    server_tags: str | None
+
+
+def synced_runs(store: Store, remote: str) -> dict[str, SyncedRun]:
+    """remote run id -> the run here, for every run mapped to ``remote`` either way."""
+    rows = store.conn.execute(
+        "SELECT m.remote_run_id, r.id, r.run_id, m.server_tags FROM remote_runs m "
+        "JOIN runs r ON r.id = m.run WHERE m.remote = ?", (remote,)).fetchall()
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    pks = {row[1] for row in rows}
+    for run, key, value in store.conn.execute("SELECT run, key, value FROM tags"):
+        if run in pks:
+            tags[run][key] = value
+    return {remote_id: SyncedRun(pk, run_id, tags[pk], base) for remote_id, pk, run_id, base in rows}
+
+
+def server_aliases(store: Store, remote: str, name: str) -> dict[str, str] | None:
+    """alias -> the server's version number of model ``name`` at the last sync; None when
+    not known."""
+    row = store.conn.execute("SELECT server_aliases FROM remote_models WHERE remote = ? AND name = ?",
+                             (remote, name)).fetchone()
+    return None if row is None or row[0] is None else json.loads(row[0])
 
 
 def pulled_running(store: Store, remote: str) -> dict[str, int]:

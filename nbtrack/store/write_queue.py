@@ -25,7 +25,8 @@ oversleeps: that cost a third of the time of logging 500 short runs.
 **Expected writes.** Work that will submit writes from another thread soon (a run's
 deferred work: autolog's images) announces itself with ``expect``; ``flush`` waits
 for it (at most ``EXPECTED_WAIT_LIMIT``), so a read in this process sees a complete
-run. The deferred work itself never waits for itself (``deferred_work``).
+run. The thread that runs deferred work never waits for it (``deferred_work``): the
+work may be queued behind what that thread is doing.
 
 **Isolation.** A command that cannot be applied (a bug, a value nothing
 checked) is split off: the rest of its batch is applied, it is kept and

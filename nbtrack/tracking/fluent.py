@@ -177,16 +177,14 @@ class ActiveRun(RunTarget):
             >>> run.defer(lambda: log_bytes_to(run, draw(), "plot.png"), "autolog images")  # doctest: +SKIP
         """
         from ..capture.background import capture_worker
-        from ..store.write_queue import deferred_work
 
         release = self._queue.expect()
         with self._deferred_lock:
             self._deferred += 1
 
-        def deferred() -> None:
+        def deferred() -> None:  # on the capture worker, whose flushes never wait (see there)
             try:
-                with deferred_work():
-                    job()
+                job()
             finally:
                 with self._deferred_lock:
                     self._deferred -= 1

@@ -46,7 +46,8 @@ from typing import Any
 from ..errors import InvalidInput
 from .imports import when_imported
 from .registry import registry
-from .runs import autologged_call, guarded, log_bytes_to, log_metrics_to, log_params, log_training_data, set_tags
+from .runs import (autologged_call, guarded, log_bytes_to, log_metrics_to, log_params,
+                   log_training_data, set_tags)
 from .sklearn_plots import classifier_images, plotting_available
 
 FLAVOR = "sklearn"
@@ -337,14 +338,21 @@ def training_predictions(estimator: Any, X: Any) -> Predictions | None:
     if base.is_classifier(estimator):
         classes = getattr(estimator, "classes_", None)
         out.classes = list(classes) if classes is not None and getattr(classes, "ndim", 1) == 1 else None
-        for method in ("predict_proba", "decision_function"):
-            if hasattr(estimator, method):
-                try:
-                    setattr(out, "proba" if method == "predict_proba" else "decision", getattr(estimator, method)(X))
-                    break
-                except Exception:  # noqa: BLE001 - e.g. SVC(probability=False); try the next
-                    continue
+        out.proba = _optional_output(estimator, "predict_proba", X)
+        if out.proba is None:
+            out.decision = _optional_output(estimator, "decision_function", X)
     return out
+
+
+def _optional_output(estimator: Any, method: str, X: Any) -> Any | None:
+    """``estimator.<method>(X)``, or None where it has no such method or it fails
+    (``SVC(probability=False).predict_proba`` raises)."""
+    if not hasattr(estimator, method):
+        return None
+    try:
+        return getattr(estimator, method)(X)
+    except Exception:  # noqa: BLE001 - a missing score is left out, as MLflow leaves it
+        return None
 
 
 def training_metrics(estimator: Any, training: _Training, pos_label: Any = None,

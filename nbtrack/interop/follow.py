@@ -14,8 +14,9 @@ Keys that name runs on one side only (``mlflow.parentRunId``, ``nbtrack.mlflow_r
 and the tags a push added are not followed. A run synced before nbtrack kept this base
 records it at its next pull and follows edits from then on.
 
-The comparison itself is ``store.sync.three_way``, shared with the aliases of
-registered models (``store.sync.FollowServerAliases``).
+The comparison is made in the pull's transaction (``store.sync.FollowServerTags``), by
+``store.sync.three_way``, which the aliases of registered models share
+(``store.sync.FollowServerAliases``).
 
 Example:
     >>> followed_tags({"team": "nlp", "mlflow.parentRunId": "p1"})
@@ -30,7 +31,6 @@ from collections.abc import Mapping
 from .mapping import MLFLOW_RUN_ID_TAG, PARENT_TAG, RUN_ID_TAG, split_synthesized
 
 NOT_FOLLOWED = (PARENT_TAG, MLFLOW_RUN_ID_TAG, RUN_ID_TAG)
-RUN_NAME_TAG = "mlflow.runName"
 
 
 def followed_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -105,9 +105,8 @@ class _Puller:
     def run(self, experiment: str | None) -> PullReport:
         self.handle.flush()
         store = self.handle.read() if self.handle.exists else None
-        known = sync.remote_run_ids(store, self.remote) if store else {}
-        running = sync.pulled_running(store, self.remote) if store else {}
         synced = sync.synced_runs(store, self.remote) if store else {}
+        running = {remote_id: here.pk for remote_id, here in synced.items() if here.pulled_running}
         done_versions = sync.remote_versions(store, self.remote) if store else set()
         with translate(self.uri):
             experiments = [e for e in _pages(lambda token: self.client.search_experiments(
@@ -116,8 +115,8 @@ class _Puller:
                 lambda token, e=e: self.client.search_runs([e.experiment_id], max_results=1000,
                                                            page_token=token))]
         runs.sort(key=lambda pair: (pair[1].info.start_time or 0, pair[1].info.run_id))
-        new = [(name, r) for name, r in runs if r.info.run_id not in known or r.info.run_id in running]
-        ids = dict(known)  # remote id -> local id, this pull's runs included
+        new = [(name, r) for name, r in runs if r.info.run_id not in synced or r.info.run_id in running]
+        ids = {remote_id: here.run_id for remote_id, here in synced.items()}  # this pull's runs added
         for _, r in new:
             ids[r.info.run_id] = r.data.tags.get(RUN_ID_TAG) or r.info.run_id
         pulled = []
@@ -132,12 +131,12 @@ class _Puller:
                                                  follow.encode(follow.followed_tags(r.data.tags))))
                 bar.run_done()
         with translate(self.uri):
-            registry, versions = self._registry(ids, done_versions)
-        follows, followed, kept_local = _follows(self.remote, runs, synced, running)
-        result = self.handle.execute(sync.PullRuns(self.remote, tuple(pulled), now_ms(), tuple(registry),
-                                                   tuple(follows)))
+            registry, alias_follows, versions = self._registry(ids, done_versions)
+        result = self.handle.execute(sync.PullRuns(
+            self.remote, tuple(pulled), now_ms(), tuple(registry),
+            tuple(_tag_follows(self.remote, runs, synced)), tuple(alias_follows)))
         return PullReport(result.written, self.points, self.artifacts, versions, len(runs) - result.written,
-                          followed, kept_local + result.aliases_kept, result.aliases_moved)
+                          result.runs_followed, result.kept_local, result.aliases_moved)
 
     def _record(self, experiment: str, r: Any, ids: dict[str, str], tmp: Path, bar: Progress) -> RunRecord:
         info = r.info
@@ -179,9 +178,12 @@ class _Puller:
             self.artifacts += 1
             yield ArtifactEntry(file.relative_to(root).as_posix(), digest, size)
 
-    def _registry(self, ids: dict[str, str], done: set[tuple[str, str]]) -> tuple[list[WriteCommand], int]:
+    def _registry(self, ids: dict[str, str], done: set[tuple[str, str]]
+                  ) -> tuple[list[WriteCommand], list[sync.FollowServerAliases], int]:
+        """The commands that create new models and versions, those that follow alias moves
+        (applied after them), and the number of versions."""
         commands: list[WriteCommand] = []
-        follows: list[WriteCommand] = []  # applied after every version is in
+        follows: list[sync.FollowServerAliases] = []
         count = 0
         for model in _pages(lambda token: self.client.search_registered_models(
                 max_results=1000, page_token=token)):
@@ -190,7 +192,7 @@ class _Puller:
             versions = [v for v in every if (model.name, str(v.version)) not in done and v.run_id in ids]
             if versions or any((model.name, str(v.version)) in done for v in every):
                 # Aliases moved there since the last sync move here too (three-way; the first
-                # sync only records them). Applied after this pull's new versions are in.
+                # sync only records them).
                 follows.append(sync.FollowServerAliases(self.remote, model.name, tuple(sorted(
                     (alias, str(version)) for alias, version in (model.aliases or {}).items())), now_ms()))
             if not versions:
@@ -214,33 +216,20 @@ class _Puller:
                     self.remote, create, str(v.version), v.current_stage or "None",
                     tuple(sorted(aliases.get(str(v.version), ())))))
                 count += 1
-        return commands + follows, count
+        return commands, follows, count
 
 
-def _follows(remote: str, runs: list[tuple[str, Any]], synced: dict[str, sync.SyncedRun],
-             running: dict[str, int]) -> tuple[list[sync.FollowServerTags], int, int]:
-    """The tag edits made on the server to runs synced before (``interop/follow.py``):
-    the commands, how many runs change, and how many local edits are kept."""
-    commands: list[sync.FollowServerTags] = []
-    followed = kept_local = 0
+def _tag_follows(remote: str, runs: list[tuple[str, Any]], synced: dict[str, sync.SyncedRun]
+                 ) -> Iterator[sync.FollowServerTags]:
+    """A command for each run synced before whose tags on the server are not the base kept at
+    the last sync (``interop/follow.py``; the store compares, in the pull's transaction)."""
     for _, r in runs:
         here = synced.get(r.info.run_id)
-        if here is None or r.info.run_id in running:  # new, or fetched whole again
+        if here is None or here.pulled_running:  # new, or fetched whole again
             continue
         server = follow.followed_tags(r.data.tags)
-        base = follow.decode(here.server_tags)
-        if base == server:
-            continue
-        # No base yet (synced before nbtrack kept one): record it, change nothing.
-        changes = sync.three_way(base, server, here.tags) if base is not None else None
-        set_tags = dict(changes.set_keys) if changes else {}
-        rename = set_tags.pop(follow.RUN_NAME_TAG, None)
-        deletes = tuple(k for k in (changes.delete_keys if changes else ()) if k != follow.RUN_NAME_TAG)
-        commands.append(sync.FollowServerTags(remote, here.pk, here.run_id, tuple(set_tags.items()),
-                                              deletes, rename, follow.encode(server), now_ms()))
-        followed += bool(set_tags or deletes or rename)
-        kept_local += changes.kept_local if changes else 0
-    return commands, followed, kept_local
+        if follow.decode(here.server_tags) != server:
+            yield sync.FollowServerTags(remote, here.pk, here.run_id, follow.encode(server), now_ms())
 
 
 def _logged_models(folder: Path | None) -> Iterator[tuple[str, str, tuple[str, ...]]]:

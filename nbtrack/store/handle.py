@@ -67,8 +67,8 @@ class StoreHandle:
     def execute(self, command: WriteCommand) -> Any:
         """Apply ``command`` now in its own transaction and return its result. Commands queued
         earlier are not waited for (flush first when the order matters). Once the queue runs,
-        its connection applies it (its writer steps aside), not a second one that would wait
-        in SQLite's busy handler for this process's own batch."""
+        its connection applies it, after the writer's transaction in progress, not a second
+        connection that would wait in SQLite's busy handler for this process's own batch."""
         queue = self._queue
         if queue is not None:
             return queue.execute(command)

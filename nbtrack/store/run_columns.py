@@ -19,8 +19,8 @@ tags or metric summaries are updated or deleted, by triggers (migration
 insert params, tags or metric summaries into (:func:`mark`: once per command, where a
 row trigger fired once per inserted row and cost about a tenth of a short run's write).
 An insert into those tables by another program is therefore seen only when that run
-next changes through nbtrack or ``nbtrack doctor --recover`` rebuilds the rows. ``Store.write`` calls :func:`refresh` before a commit (every
-``CHECK_EVERY`` transactions, and after a bulk one), which recomputes the dirty runs'
+next changes through nbtrack or ``nbtrack doctor --recover`` rebuilds the rows.
+``Store.write`` calls :func:`refresh` before a commit (every ``CHECK_EVERY`` transactions, and after a bulk one), which recomputes the dirty runs'
 rows in one batch once ``REFRESH_BATCH`` of them are dirty and not RUNNING (a run being
 logged would be dirty again at its next flush): a few tens of microseconds per run,
 once, instead of a refresh per transaction. A reader computes any run still dirty from

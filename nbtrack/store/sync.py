@@ -42,6 +42,8 @@ from .transfer import ImportRun, RunRecord
 
 # --- three-way merge of what a server edited ---------------------------------------------
 
+RUN_NAME_TAG = "mlflow.runName"  # set there by a rename: followed here as a rename
+
 
 class Changes(NamedTuple):
     """What to change here so a server's edits since the last sync are applied."""
@@ -115,16 +117,15 @@ class AdvanceRun(WriteCommand):
 
 @dataclass(frozen=True)
 class FollowServerTags(WriteCommand):
-    """Bring a synced run's tags in line with edits made on the server since the last sync
-    (``interop/follow.py`` decides which), and remember the server's tags as the new base."""
+    """Apply the tag edits made on the server to a synced run since the last sync: three-way
+    per key against ``remote_runs.server_tags`` (local edits are kept; ``mlflow.runName``
+    renames the run), then remember ``server_tags`` as the new base. With no base yet it is
+    only recorded. Returns (1 if the run changed else 0, local edits kept)."""
 
     remote: str
     run: int
     run_id: str
-    set_tags: tuple[tuple[str, str], ...]
-    delete_keys: tuple[str, ...]
-    rename: str | None
-    server_tags: str  # JSON
+    server_tags: str  # JSON: the run's followed tags as the server holds them now
     time: int
 
     def describe(self) -> str:
@@ -197,7 +198,8 @@ class PullRuns(WriteCommand):
     runs: tuple[PulledRun, ...]
     time: int
     registry: tuple[WriteCommand, ...] = ()
-    follows: tuple[FollowServerTags, ...] = ()  # tag edits made there to runs synced before
+    tag_follows: tuple[FollowServerTags, ...] = ()  # runs synced before whose tags moved there
+    alias_follows: tuple[FollowServerAliases, ...] = ()  # after the registry's new versions
 
     def describe(self) -> str:
         return f"pull of {len(self.runs)} run(s) from {self.remote}"
@@ -229,17 +231,26 @@ def _advance_run(conn: sqlite3.Connection, c: AdvanceRun) -> None:
 
 
 @handles(FollowServerTags)
-def _follow_server_tags(conn: sqlite3.Connection, c: FollowServerTags) -> None:
+def _follow_server_tags(conn: sqlite3.Connection, c: FollowServerTags) -> tuple[int, int]:
     from .commands import DeleteTag, RenameRun, SetTags
 
-    if c.set_tags:
-        apply(conn, SetTags(c.run, dict(c.set_tags)))
-    for key in c.delete_keys:
-        if conn.execute("SELECT 1 FROM tags WHERE run = ? AND key = ?", (c.run, key)).fetchone():
-            apply(conn, DeleteTag(c.run, key))
-    if c.rename is not None:
-        apply(conn, RenameRun(c.run_id, c.rename))
+    row = conn.execute("SELECT server_tags FROM remote_runs WHERE remote = ? AND run = ?",
+                       (c.remote, c.run)).fetchone()
     apply(conn, AdvanceRun(c.remote, c.run, c.time, server_tags=c.server_tags))
+    if row is None or row[0] is None:  # no base yet: recorded, nothing changed
+        return 0, 0
+    local = dict(conn.execute("SELECT key, value FROM tags WHERE run = ?", (c.run,)))
+    changes = three_way(json.loads(row[0]), json.loads(c.server_tags), local)
+    set_keys = dict(changes.set_keys)
+    rename = set_keys.pop(RUN_NAME_TAG, None)
+    deletes = [key for key in changes.delete_keys if key != RUN_NAME_TAG]  # a run keeps a name
+    if set_keys:
+        apply(conn, SetTags(c.run, set_keys))
+    for key in deletes:
+        apply(conn, DeleteTag(c.run, key))
+    if rename is not None:
+        apply(conn, RenameRun(c.run_id, rename))
+    return int(bool(set_keys or deletes or rename is not None)), changes.kept_local
 
 
 @handles(FollowServerAliases)
@@ -285,13 +296,14 @@ def _map_model_version(conn: sqlite3.Connection, c: MapModelVersion) -> None:
 
 class PullResult(NamedTuple):
     written: int  # runs written (runs the store held already are only mapped)
+    runs_followed: int = 0  # runs synced before that took tag edits made on the server
     aliases_moved: int = 0  # aliases moved here as they were moved on the server
-    aliases_kept: int = 0  # aliases moved on both sides differently: the local one stays
+    kept_local: int = 0  # tags or aliases changed on both sides differently: the local one stays
 
 
 @handles(PullRuns)
 def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> PullResult:
-    written = moved = kept = 0
+    written = 0
     for pulled in c.runs:
         if pulled.replaces is not None:
             # A run that was still running when it was pulled comes again whole.
@@ -305,13 +317,12 @@ def _pull_runs(conn: sqlite3.Connection, c: PullRuns) -> PullResult:
         apply(conn, MapRun(c.remote, done.pk, pulled.remote_run_id, "pull", c.time))
         if pulled.server_tags is not None:
             apply(conn, AdvanceRun(c.remote, done.pk, c.time, server_tags=pulled.server_tags))
-    for follow in c.follows:
-        apply(conn, follow)
     for command in c.registry:
-        result = apply(conn, command)
-        if isinstance(command, FollowServerAliases):
-            moved, kept = moved + result[0], kept + result[1]
-    return PullResult(written, moved, kept)
+        apply(conn, command)
+    tags = [apply(conn, follow) for follow in c.tag_follows]
+    aliases = [apply(conn, follow) for follow in c.alias_follows]
+    return PullResult(written, sum(changed for changed, _ in tags), sum(moved for moved, _ in aliases),
+                      sum(kept for _, kept in tags + aliases))
 
 
 @handles(PullModelVersion)
@@ -368,26 +379,21 @@ def push_state(store: Store, remote: str) -> dict[int, PushState]:
 
 
 class SyncedRun(NamedTuple):
-    """A run mapped to ``remote``: its row key, id, tags here, and the server's tags at the
-    last sync (None when not known)."""
+    """A run mapped to a remote: its row key and id here, the server's tags at the last sync
+    (JSON, None when not known), and whether a pull brought it while it was still running."""
 
     pk: int
     run_id: str
-    tags: dict[str, str]
     server_tags: str | None
+    pulled_running: bool
 
 
 def synced_runs(store: Store, remote: str) -> dict[str, SyncedRun]:
     """remote run id -> the run here, for every run mapped to ``remote`` either way."""
-    rows = store.conn.execute(
-        "SELECT m.remote_run_id, r.id, r.run_id, m.server_tags FROM remote_runs m "
-        "JOIN runs r ON r.id = m.run WHERE m.remote = ?", (remote,)).fetchall()
-    tags: dict[int, dict[str, str]] = defaultdict(dict)
-    pks = {row[1] for row in rows}
-    for run, key, value in store.conn.execute("SELECT run, key, value FROM tags"):
-        if run in pks:
-            tags[run][key] = value
-    return {remote_id: SyncedRun(pk, run_id, tags[pk], base) for remote_id, pk, run_id, base in rows}
+    return {row[0]: SyncedRun(row[1], row[2], row[3], bool(row[4])) for row in store.conn.execute(
+        "SELECT m.remote_run_id, r.id, r.run_id, m.server_tags, "
+        "m.direction = 'pull' AND r.status = 'RUNNING' "
+        "FROM remote_runs m JOIN runs r ON r.id = m.run WHERE m.remote = ?", (remote,))}
 
 
 def server_aliases(store: Store, remote: str, name: str) -> dict[str, str] | None:
@@ -396,20 +402,6 @@ def server_aliases(store: Store, remote: str, name: str) -> dict[str, str] | Non
     row = store.conn.execute("SELECT server_aliases FROM remote_models WHERE remote = ? AND name = ?",
                              (remote, name)).fetchone()
     return None if row is None or row[0] is None else json.loads(row[0])
-
-
-def pulled_running(store: Store, remote: str) -> dict[str, int]:
-    """remote run id -> row key of runs pulled from ``remote`` that were running then."""
-    return dict(store.conn.execute(
-        "SELECT m.remote_run_id, r.id FROM remote_runs m JOIN runs r ON r.id = m.run "
-        "WHERE m.remote = ? AND m.direction = 'pull' AND r.status = 'RUNNING'", (remote,)))
-
-
-def remote_run_ids(store: Store, remote: str) -> dict[str, str]:
-    """remote run id -> local run id, for every run mapped either way."""
-    return dict(store.conn.execute(
-        "SELECT m.remote_run_id, r.run_id FROM remote_runs m JOIN runs r ON r.id = m.run "
-        "WHERE m.remote = ?", (remote,)))
 
 
 def experiment_map(store: Store, remote: str) -> dict[int, str]:

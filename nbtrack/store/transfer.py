@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..entities import DatasetInput, RunStatus
 from ..errors import InvalidInput
 from . import artifacts as blobs
+from . import run_columns
 from .commands import ArtifactEntry, WriteCommand, handles
 from .database import Store
 from .metric_blocks import run_point_records
-from . import run_columns
 from .writer import insert_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
